@@ -1,0 +1,188 @@
+"""One experiment end to end: data -> split -> content embeddings and clusters -> train ->
+full-corpus evaluation -> run directory.
+
+:func:`prepare` does the sampler-independent work once (load, split, encode, cluster) so
+that a comparison of many samplers and seeds (``clusterneg compare``) reuses it, and
+:func:`run` trains and evaluates one configuration on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clusterneg.data.dataset import Dataset
+from clusterneg.eval.csr import UserItemCSR
+from clusterneg.model import ModelConfig, TwoTower
+from clusterneg.train.checkpoint import save_checkpoint
+from clusterneg.train.config import TrainConfig
+from clusterneg.train.trainer import TrainData, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+KS = (10, 20, 50, 100)
+
+
+@dataclass
+class ExperimentConfig:
+    """Data, split, content features and clusters shared by every run of a comparison.
+
+    Args:
+        dataset: built-in name (``ml-100k``) or a directory (format detected).
+        split: ``auto`` | ``leave-last-out`` | ``random`` | ``temporal``.
+        split_seed: seed of the split (fixed across runs so all samplers see the same data).
+        encoder: item text encoder spec (``minilm``, ``smollm2``, a model dir,
+            ``precomputed:PATH``) or ``none`` for id-only item towers.
+        n_clusters: number of k-means clusters of the content embeddings, or ``auto``.
+        use_content: feed the content embedding into the item tower (clusters are built
+            from it either way).
+        cache_dir: embedding cache directory (None: the default).
+    """
+
+    dataset: str = "ml-100k"
+    split: str = "auto"
+    split_seed: int = 0
+    encoder: str = "minilm"
+    n_clusters: int | str = "auto"
+    use_content: bool = True
+    cache_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    """The sampler-independent inputs of every run: dataset, split, CSRs, embeddings."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    split: Any
+    train_csr: UserItemCSR
+    valid_csr: UserItemCSR
+    test_csr: UserItemCSR
+    train_valid_csr: UserItemCSR
+    content: np.ndarray | None = None
+    item_cluster: np.ndarray | None = None
+    n_clusters: int = 0
+    cluster_info: Any = None
+
+    def train_data(self, with_content: bool = True) -> TrainData:
+        return TrainData(
+            n_users=self.dataset.n_users, n_items=self.dataset.n_items, train=self.split.train,
+            content=self.content if with_content else None, item_cluster=self.item_cluster,
+            n_clusters=self.n_clusters,
+        )
+
+
+@dataclass
+class RunResult:
+    """Metrics of one trained run on the test split, plus its training record."""
+
+    metrics: dict[str, float]
+    exposure: dict[str, float]
+    valid: dict[str, float]
+    train: dict[str, Any]
+    config: dict[str, Any]
+    per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    topk: np.ndarray | None = None
+    eval_users: np.ndarray | None = None
+    model: TwoTower | None = None
+
+
+def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
+    """Load, split, and (unless ``encoder == 'none'``) embed and cluster the items."""
+    from clusterneg.data.load import load_dataset
+    from clusterneg.data.splits import make_split
+
+    ds = load_dataset(cfg.dataset)
+    split = make_split(ds, method=cfg.split, seed=cfg.split_seed)
+    n_u = ds.n_users
+    csr = {name: UserItemCSR.from_pairs(part.user, part.item, n_u)
+           for name, part in (("train", split.train), ("valid", split.valid), ("test", split.test))}
+    tv = UserItemCSR.from_pairs(
+        np.concatenate([split.train.user, split.valid.user]),
+        np.concatenate([split.train.item, split.valid.item]), n_u,
+    )
+    prep = Prepared(cfg, ds, split, csr["train"], csr["valid"], csr["test"], tv)
+    if cfg.encoder != "none":
+        from clusterneg.cluster import embed_and_cluster
+
+        emb, info = embed_and_cluster(ds, cfg.encoder, cfg.n_clusters, seed=cfg.split_seed,
+                                      cache_dir=cfg.cache_dir, train=split.train,
+                                      progress=progress)
+        prep.content = emb
+        prep.item_cluster = np.asarray(info.item_cluster, dtype=np.int64)
+        prep.n_clusters = int(prep.item_cluster.max()) + 1
+        prep.cluster_info = info
+    return prep
+
+
+def score_fn(model: TwoTower):
+    """users [b] -> scores of every item [b, N] (cosine; the temperature does not change
+    the ranking)."""
+    model.eval()
+    items = model.all_item_vectors()
+
+    @torch.no_grad()
+    def fn(users: torch.Tensor) -> torch.Tensor:
+        return model.user_vectors(users) @ items.T
+
+    return fn
+
+
+def evaluate_model(
+    model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+) -> Any:
+    """Full-corpus ranking of ``part`` ('valid' or 'test'), seen items masked."""
+    from clusterneg.eval.evaluate import evaluate_scores
+
+    targets = prep.test_csr if part == "test" else prep.valid_csr
+    exclude = prep.train_valid_csr if part == "test" else prep.train_csr
+    users = np.flatnonzero(targets.row_lengths() > 0)
+    pop = prep.dataset.item_popularity(prep.split.train)
+    return evaluate_scores(score_fn(model), users, targets, exclude, prep.dataset.n_items,
+                           ks=ks, item_popularity=pop)
+
+
+def run(
+    prep: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig,
+    out_dir: Path | None = None, progress: Any | None = None, keep_model: bool = False,
+) -> RunResult:
+    """Train one configuration on ``prep`` and evaluate it on the test split."""
+    use_content = prep.config.use_content and prep.content is not None
+
+    def valid_fn(model: TwoTower) -> dict[str, float]:
+        return evaluate_model(model, prep, "valid").summary
+
+    res = train(prep.train_data(use_content), model_cfg, train_cfg, eval_fn=valid_fn,
+                progress=progress)
+    ev = evaluate_model(res.model, prep, "test")
+    config = {"experiment": prep.config.to_dict(), "model": model_cfg.to_dict(),
+              "train": train_cfg.to_dict(), "sampler": res.sampler.config_dict()}
+    out = RunResult(
+        metrics=ev.summary, exposure=ev.exposure,
+        valid=res.epochs[res.best_epoch].get("valid", {}) if res.epochs else {},
+        train=_train_record(res), config=config, per_user=ev.per_user,
+        topk=ev.topk, eval_users=ev.users, model=res.model if keep_model else None,
+    )
+    if out_dir is not None:
+        metrics = {"test": out.metrics, "exposure": out.exposure, "valid": out.valid,
+                   "train": out.train}
+        save_checkpoint(Path(out_dir), res.model.state_dict(), config, metrics)
+    return out
+
+
+def _train_record(res: TrainResult) -> dict[str, Any]:
+    stats = res.sampler.stats() if hasattr(res.sampler, "stats") and callable(
+        res.sampler.stats) else {}
+    return {"seconds": res.seconds, "train_seconds": res.train_seconds,
+            "examples_per_s": res.examples_per_s, "steps": res.steps,
+            "epochs": len(res.epochs), "best_epoch": res.best_epoch,
+            "curve": [{k: v for k, v in r.items()} for r in res.epochs],
+            "sampler_stats": stats}

@@ -1,0 +1,200 @@
+"""The two-tower retrieval model: a user tower and an item tower, unchanged by the sampler.
+
+The towers map users and items into one L2-normalised space; the score is the cosine divided
+by a temperature. The negative sampler never changes the towers (PAPER.md, "Loss": the towers
+and the serving path are unchanged, the method is a drop-in), so the same model serves every
+sampler and the serving index (``clusterneg.index``) needs nothing new.
+
+References:
+    Yi et al., "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item
+    Recommendations", RecSys 2019 (two towers, L2 normalisation, temperature, logQ).
+    Covington et al., "Deep Neural Networks for YouTube Recommendations", RecSys 2016 (user
+    tower from the mean of watched-item embeddings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clusterneg.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the two towers.
+
+    Args:
+        dim: output dimension of both towers.
+        temperature: logits are cosine / temperature.
+        user_id: use a user-id embedding in the user tower.
+        history_len: the user tower also averages the user's last ``history_len`` training
+            items (0 turns it off). The training positive is masked out of its own history.
+        item_id: use an item-id embedding in the item tower.
+        content: add a projection of the item's content embedding (when features are given).
+        content_hidden: hidden width of the content MLP (0: a single linear map).
+    """
+
+    dim: int = 64
+    temperature: float = 0.05
+    user_id: bool = True
+    history_len: int = 50
+    item_id: bool = True
+    content: bool = True
+    content_hidden: int = 0
+
+    def validate(self) -> ModelConfig:
+        if self.dim <= 0:
+            raise ConfigError(f"model dim must be positive, got {self.dim}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature}")
+        if not (self.user_id or self.history_len > 0):
+            raise ConfigError("the user tower needs user_id or history_len > 0")
+        if not (self.item_id or self.content):
+            raise ConfigError("the item tower needs item_id or content")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_history(
+    users: np.ndarray, items: np.ndarray, order: np.ndarray, n_users: int, n_items: int,
+    length: int,
+) -> torch.Tensor:
+    """Each user's last ``length`` items by order, padded with ``n_items``: int64 [U, length].
+
+    Args:
+        users, items, order: training interactions (parallel arrays [n]).
+        n_users, n_items: sizes of the index spaces; ``n_items`` is the padding index.
+        length: history length L.
+    """
+    hist = torch.full((n_users, max(length, 1)), n_items, dtype=torch.long)
+    if length <= 0 or len(users) == 0:
+        return hist
+    key = np.nan_to_num(order, nan=0.0)
+    idx = np.lexsort((np.arange(len(users)), key, users))  # by user, then order, stable
+    u, it = users[idx], items[idx]
+    ends = np.searchsorted(u, np.arange(n_users), side="right")
+    # position counted back from each user's last interaction
+    pos_from_end = ends[u] - 1 - np.arange(len(u))
+    keep = pos_from_end < length
+    col = length - 1 - pos_from_end[keep]
+    hist[torch.from_numpy(u[keep]), torch.from_numpy(col)] = torch.from_numpy(it[keep])
+    return hist
+
+
+class TwoTower(nn.Module):
+    """User tower and item tower over contiguous ids, with optional item content features.
+
+    Args:
+        config: :class:`ModelConfig`.
+        n_users: number of users U.
+        n_items: number of items N known at training time.
+        content: float32 [N, d_c] item content embeddings (e.g. MiniLM), or None.
+        history: int64 [U, L] each user's recent training items, padded with N, or None.
+
+    Example:
+        >>> m = TwoTower(ModelConfig(dim=8, history_len=0), n_users=3, n_items=5)
+        >>> m.user_vectors(torch.tensor([0, 2])).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        n_users: int,
+        n_items: int,
+        content: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config.validate()
+        self.n_users, self.n_items = n_users, n_items
+        d = config.dim
+        self.user_emb = nn.Embedding(n_users, d) if config.user_id else None
+        use_hist = config.history_len > 0 and history is not None
+        self.hist_emb = nn.Embedding(n_items + 1, d, padding_idx=n_items) if use_hist else None
+        self.register_buffer("history", history if use_hist else torch.empty(0, 0).long())
+        self.item_emb = nn.Embedding(n_items, d) if config.item_id else None
+        use_content = config.content and content is not None
+        self.register_buffer(
+            "content", content.float() if use_content else torch.empty(0, 0)
+        )
+        self.content_proj = self._content_mlp(content.shape[1], d) if use_content else None
+        if self.item_emb is None and self.content_proj is None:
+            raise ConfigError("item tower has neither item ids nor content features")
+        self._init_weights()
+
+    def _content_mlp(self, d_in: int, d: int) -> nn.Module:
+        h = self.config.content_hidden
+        if h <= 0:
+            return nn.Linear(d_in, d)
+        return nn.Sequential(nn.Linear(d_in, h), nn.GELU(), nn.Linear(h, d))
+
+    def _init_weights(self) -> None:
+        for emb in (self.user_emb, self.item_emb, self.hist_emb):
+            if emb is not None:
+                nn.init.normal_(emb.weight, std=0.1)
+        if self.hist_emb is not None:
+            with torch.no_grad():
+                self.hist_emb.weight[self.n_items].zero_()
+
+    @property
+    def temperature(self) -> float:
+        return self.config.temperature
+
+    def user_vectors(
+        self, users: torch.Tensor, exclude_items: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """L2-normalised user vectors [B, d].
+
+        Args:
+            users: int64 [B] user indices.
+            exclude_items: int64 [B] items to drop from each user's history (the training
+                positive, so the tower cannot copy its own label).
+        """
+        parts = []
+        if self.user_emb is not None:
+            parts.append(self.user_emb(users))
+        if self.hist_emb is not None:
+            hist = self.history[users]
+            valid = hist != self.n_items
+            if exclude_items is not None:
+                valid = valid & (hist != exclude_items[:, None])
+            vec = self.hist_emb(hist) * valid[..., None]
+            parts.append(vec.sum(1) / valid.sum(1, keepdim=True).clamp(min=1))
+        return F.normalize(torch.stack(parts).sum(0), dim=-1)
+
+    def item_vectors(
+        self, items: torch.Tensor, content_rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """L2-normalised item vectors [..., d] for item indices of any shape.
+
+        Items with index >= n_items (unknown at training time) use the content path only;
+        their features come from ``content_rows`` [..., d_c].
+        """
+        known = items < self.n_items
+        safe = torch.where(known, items, torch.zeros_like(items))
+        out = 0.0
+        if self.item_emb is not None:
+            out = self.item_emb(safe) * known[..., None]
+        if self.content_proj is not None:
+            rows = self.content[safe] if content_rows is None else content_rows
+            out = out + self.content_proj(rows)
+        elif content_rows is not None or not bool(known.all()):
+            raise ConfigError("unknown item ids need content features and a content model")
+        return F.normalize(out, dim=-1)
+
+    @torch.no_grad()
+    def all_item_vectors(self, chunk: int = 65536) -> torch.Tensor:
+        """Vectors of every known item [N, d], computed in chunks."""
+        ids = torch.arange(self.n_items, device=self._device())
+        return torch.cat([self.item_vectors(c) for c in ids.split(chunk)])
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device

@@ -1,0 +1,232 @@
+"""The training loop: seeded, Adam, per-epoch validation, early stopping, best-epoch restore.
+
+One step is :func:`train_step`: the sampler proposes negative blocks for the batch, the
+towers embed users, positives and negatives, the sampled softmax (``clusterneg.loss``) is
+minimised, and the sampler then observes the batch (pool refresh, FIFO push). The loop never
+touches test data: the best epoch is chosen on the validation split.
+
+References:
+    Ji et al., arXiv 2607.00448, 2026, section "Method" (the pool is updated by every training
+    batch, Algorithm 1, and sampled for the next, Algorithm 2).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from clusterneg.data.dataset import Interactions
+from clusterneg.loss import LossOutput, in_batch_log_q, sampled_softmax_loss
+from clusterneg.model import ModelConfig, TwoTower, build_history
+from clusterneg.samplers import build_sampler
+from clusterneg.samplers.base import Batch, NegativeSampler, SamplerContext
+from clusterneg.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+EvalFn = Callable[[TwoTower], dict[str, float]]
+
+
+@dataclass
+class TrainData:
+    """Everything the loop needs, already as contiguous indices.
+
+    Args:
+        n_users, n_items: sizes of the id spaces.
+        train: training interactions.
+        content: float32 [N, d_c] item content embeddings, or None.
+        item_cluster: int64 [N] cluster id per item, or None.
+        n_clusters: number of clusters C.
+    """
+
+    n_users: int
+    n_items: int
+    train: Interactions
+    content: np.ndarray | None = None
+    item_cluster: np.ndarray | None = None
+    n_clusters: int = 0
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best validation epoch restored) and how training went."""
+
+    model: TwoTower
+    sampler: NegativeSampler
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_valid: float = float("nan")
+    seconds: float = 0.0
+    train_seconds: float = 0.0
+    examples: int = 0
+    steps: int = 0
+
+    @property
+    def examples_per_s(self) -> float:
+        return self.examples / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def item_log_freq(items: np.ndarray, n_items: int) -> torch.Tensor:
+    """log of each item's share of training interactions, float32 [N]; unseen items count
+    as 0.5 so the log stays finite (they never appear as in-batch positives)."""
+    counts = np.bincount(items, minlength=n_items).astype(np.float64)
+    counts = np.maximum(counts, 0.5)
+    return torch.from_numpy(np.log(counts / counts.sum())).float()
+
+
+def sampler_context(data: TrainData, cfg: TrainConfig) -> SamplerContext:
+    """Build the :class:`SamplerContext` a sampler may read (frequencies, clusters, CSR)."""
+    from clusterneg.eval.csr import UserItemCSR
+
+    csr = UserItemCSR.from_pairs(data.train.user, data.train.item, data.n_users)
+    cluster = None if data.item_cluster is None else torch.as_tensor(data.item_cluster).long()
+    return SamplerContext(
+        n_items=data.n_items,
+        item_log_freq=item_log_freq(data.train.item, data.n_items),
+        item_cluster=cluster,
+        n_clusters=int(data.n_clusters) if cluster is not None else 0,
+        user_items_indptr=torch.from_numpy(csr.indptr),
+        user_items_indices=torch.from_numpy(csr.indices),
+        item_rows=None,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        device=cfg.device,
+    )
+
+
+def build_model(data: TrainData, model_cfg: ModelConfig, seed: int) -> TwoTower:
+    """A freshly initialised :class:`TwoTower` (seeded) with the users' training history."""
+    torch.manual_seed(seed)
+    hist = None
+    if model_cfg.history_len > 0:
+        tr = data.train
+        hist = build_history(tr.user, tr.item, tr.order, data.n_users, data.n_items,
+                             model_cfg.history_len)
+    content = None if data.content is None else torch.as_tensor(data.content).float()
+    return TwoTower(model_cfg, data.n_users, data.n_items, content=content, history=hist)
+
+
+def train_step(
+    model: TwoTower, sampler: NegativeSampler, batch: Batch, optimizer: torch.optim.Optimizer,
+    ctx: SamplerContext, logq: bool,
+) -> LossOutput:
+    """One optimiser step of the sampled softmax with the sampler's negative blocks."""
+    model.train()
+    blocks = sampler.negatives(batch, model)
+    user = model.user_vectors(batch.users, exclude_items=batch.items)
+    pos = model.item_vectors(batch.items)
+    vecs = [b.embeddings if b.embeddings is not None else model.item_vectors(b.item_ids, b.rows)
+            for b in blocks]
+    base = in_batch_log_q(ctx.item_log_freq, batch.items)
+    ib = sampler.in_batch_log_q(batch, base) if hasattr(sampler, "in_batch_log_q") else base
+    out = sampled_softmax_loss(
+        user, pos, batch.items, model.temperature, in_batch=sampler.in_batch,
+        in_batch_log_q=ib, blocks=blocks, block_vectors=vecs, logq_correction=logq,
+        weights=batch.weights,
+    )
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+    sampler.observe(batch, model, pos.detach())
+    return out
+
+
+def _epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled example indices split into batches; a last batch smaller than 2 is dropped."""
+    perm = torch.randperm(n, generator=gen)
+    return [b for b in perm.split(batch_size) if len(b) >= 2]
+
+
+def train(
+    data: TrainData,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    eval_fn: EvalFn | None = None,
+    progress: Any | None = None,
+    sampler_options: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train a two-tower model with the configured sampler; keep the best validation epoch.
+
+    Args:
+        data: training data (:class:`TrainData`).
+        model_cfg: tower shapes and temperature.
+        cfg: training options (sampler, epochs, batch size, early stopping, seed).
+        eval_fn: model -> validation metrics (must contain ``cfg.valid_metric``); None trains
+            for ``cfg.epochs`` without early stopping.
+        progress: a ``rich.progress.Progress`` to report to, or None for silence.
+
+    Returns:
+        :class:`TrainResult` with the best-epoch model restored.
+    """
+    cfg.validate()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    model = build_model(data, model_cfg, cfg.seed).to(cfg.device)
+    ctx = sampler_context(data, cfg)
+    opts = dict(cfg.sampler_options) | dict(sampler_options or {})
+    sampler = build_sampler(cfg.sampler, ctx, **opts)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result = TrainResult(model=model, sampler=sampler)
+    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result)
+    return result
+
+
+def _loop(
+    data: TrainData, cfg: TrainConfig, model: TwoTower, sampler: NegativeSampler,
+    ctx: SamplerContext, opt: torch.optim.Optimizer, eval_fn: EvalFn | None,
+    progress: Any | None, result: TrainResult,
+) -> None:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    users = torch.from_numpy(data.train.user)
+    items = torch.from_numpy(data.train.item)
+    weights = torch.from_numpy(data.train.weight)
+    unit_weights = bool((weights == 1).all())
+    steps_per_epoch = math.ceil(len(users) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
+    task = progress.add_task(f"train {cfg.sampler}", total=total) if progress else None
+    best_state, bad, t0 = None, 0, time.perf_counter()
+    for epoch in range(cfg.epochs):
+        t_ep, losses = time.perf_counter(), []
+        for idx in _epoch_batches(len(users), cfg.batch_size, gen):
+            batch = Batch(users[idx], items[idx], None if unit_weights else weights[idx],
+                          step=result.steps)
+            out = train_step(model, sampler, batch, opt, ctx, cfg.logq)
+            losses.append(float(out.loss.detach()))
+            result.steps += 1
+            result.examples += len(idx)
+            if progress is not None:
+                progress.update(task, advance=1)
+            if cfg.max_steps is not None and result.steps >= cfg.max_steps:
+                break
+        result.train_seconds += time.perf_counter() - t_ep
+        row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
+                               "train_seconds": result.train_seconds}
+        stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
+        if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
+            metrics = eval_fn(model)
+            row["valid"] = metrics
+            score = metrics[cfg.valid_metric]
+            if not (score <= result.best_valid):  # first score, or an improvement
+                result.best_valid, result.best_epoch, bad = score, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+            log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
+        result.epochs.append(row)
+        if stop or bad >= cfg.patience:
+            break
+    if progress is not None:
+        progress.update(task, completed=total)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        result.best_epoch = len(result.epochs) - 1
+    result.seconds = time.perf_counter() - t0
