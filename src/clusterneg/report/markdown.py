@@ -1,0 +1,104 @@
+"""``results.md``: the comparison table a person reads first, with the verdict on top.
+
+Two tables over the headline metrics: mean ± std over seeds per sampler, then the change
+relative to ``in-batch`` with the paired bootstrap 95% interval over users (relative to the
+baseline's mean) and a check mark where that interval excludes 0 (the difference is real).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from clusterneg.report.format import HEADLINE, fmt_pct, fmt_value, metric_label
+from clusterneg.report.summary import Comparison
+from clusterneg.report.verdict import verdict
+
+REAL_MARK = "✓"
+
+
+def _row(cells: Sequence[str]) -> str:
+    """A Markdown table row; pipes inside cells are escaped."""
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Header, separator and rows; first column left-aligned, the others right-aligned."""
+    sep = [":---"] + ["---:"] * (len(header) - 1)
+    return [_row(header), "|" + "|".join(sep) + "|", *(_row(r) for r in rows)]
+
+
+def mean_std_cell(comp: Comparison, sampler: str, metric: str) -> str:
+    """``0.2905 ± 0.0031`` (or ``—`` when the sampler has no such metric)."""
+    stats = comp.summary.get(sampler, {}).get(metric)
+    if not stats:
+        return "—"
+    return f"{fmt_value(metric, stats['mean'])} ± {fmt_value(metric, stats['std'])}"
+
+
+def change_cell(comp: Comparison, sampler: str, metric: str) -> str:
+    """``+4.3% [+1.1%, +7.2%] ✓``: change vs baseline, its interval, real or not."""
+    if sampler == comp.baseline:
+        return "baseline"
+    rel = fmt_pct(comp.relative.get(sampler, {}).get(metric))
+    test = comp.significance.get(sampler, {}).get(metric)
+    if not test:
+        return rel
+    ci = f"[{fmt_pct(test['rel_ci_low'])}, {fmt_pct(test['rel_ci_high'])}]"
+    return f"{rel} {ci}" + (f" {REAL_MARK}" if test["real"] else "")
+
+
+def data_facts(results: Mapping[str, Any], comp: Comparison) -> str:
+    """``split leave-last-out, n_users 943, ...; 3 seed(s) per sampler`` (what is known)."""
+    keys = ("split", "n_users", "n_items", "n_train", "n_test")
+    facts = ", ".join(f"{k} {results[k]}" for k in keys if k in results)
+    seeds = f"{comp.n_seeds()} seed(s) per sampler"
+    return f"{facts}; {seeds}" if facts else seeds
+
+
+def _header_lines(results: Mapping[str, Any], comp: Comparison) -> list[str]:
+    """Title, data description and the verdict."""
+    return [
+        f"# clusterneg compare: {results.get('dataset', 'unknown dataset')}",
+        "",
+        f"{data_facts(results, comp)}; all items ranked (no sampling).",
+        "",
+        f"**Verdict.** {verdict(comp)}",
+        "",
+    ]
+
+
+def render_markdown(
+    results: Mapping[str, Any], comp: Comparison, metrics: Sequence[str] = HEADLINE
+) -> str:
+    """The full ``results.md`` text.
+
+    Args:
+        results: ``results.json`` content (dataset facts are read from it).
+        comp: means, changes and tests (see :func:`clusterneg.report.compare_runs`).
+        metrics: table columns.
+
+    Example:
+        >>> from clusterneg.report.summary import compare_runs
+        >>> runs = [{"sampler": s, "metrics": {"hr@50": v}}
+        ...         for s, v in (("in-batch", 0.2), ("cluster-goobs", 0.3))]
+        >>> "| cluster-goobs | 0.3000 ± 0.0000" in render_markdown({"runs": runs},
+        ...                                                    compare_runs({"runs": runs}))
+        True
+    """
+    header = ["sampler", *(metric_label(m) for m in metrics)]
+    means = [[s, *(mean_std_cell(comp, s, m) for m in metrics)] for s in comp.samplers]
+    changes = [[s, *(change_cell(comp, s, m) for m in metrics)] for s in comp.samplers]
+    lines = _header_lines(results, comp)
+    lines += ["## Mean ± std over seeds", "", *_table(header, means), ""]
+    lines += [f"## Change relative to {comp.baseline}", "", *_table(header, changes), ""]
+    lines += [
+        f"Brackets: paired bootstrap 95% interval over users of the difference from "
+        f"{comp.baseline} (per-user values averaged over seeds), relative to {comp.baseline}'s "
+        f"mean; {REAL_MARK} = the interval excludes 0, so the difference is real. Exposure "
+        f"and throughput have no per-user value and show the change only.",
+        "",
+    ]
+    if not comp.significance:
+        lines += ["No per-user arrays were given, so no difference was tested.", ""]
+    return "\n".join(lines)
