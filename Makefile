@@ -28,6 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/clusterneg compare --dataset ml-100k --out runs/demo
 
 test: $(STAMP)
+	@bash scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
 lint: $(STAMP)

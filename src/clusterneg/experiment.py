@@ -92,6 +92,7 @@ class RunResult:
     per_user: dict[str, np.ndarray] = field(default_factory=dict)
     topk: np.ndarray | None = None
     eval_users: np.ndarray | None = None
+    buckets: dict[str, np.ndarray] = field(default_factory=dict)
     model: TwoTower | None = None
 
 
@@ -169,7 +170,8 @@ def run(
         metrics=ev.summary, exposure=ev.exposure,
         valid=res.epochs[res.best_epoch].get("valid", {}) if res.epochs else {},
         train=_train_record(res), config=config, per_user=ev.per_user,
-        topk=ev.topk, eval_users=ev.users, model=res.model if keep_model else None,
+        topk=ev.topk, eval_users=ev.users, buckets=ev.buckets,
+        model=res.model if keep_model else None,
     )
     if out_dir is not None:
         metrics = {"test": out.metrics, "exposure": out.exposure, "valid": out.valid,
@@ -179,10 +181,10 @@ def run(
 
 
 def _train_record(res: TrainResult) -> dict[str, Any]:
-    stats = res.sampler.stats() if hasattr(res.sampler, "stats") and callable(
-        res.sampler.stats) else {}
+    stats = res.sampler.stats() if callable(getattr(res.sampler, "stats", None)) else {}
+    stats = dict(getattr(stats, "counts", stats))
     return {"seconds": res.seconds, "train_seconds": res.train_seconds,
             "examples_per_s": res.examples_per_s, "steps": res.steps,
             "epochs": len(res.epochs), "best_epoch": res.best_epoch,
-            "curve": [{k: v for k, v in r.items()} for r in res.epochs],
+            "curve": [dict(r) for r in res.epochs],
             "sampler_stats": stats}

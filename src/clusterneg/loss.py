@@ -60,8 +60,9 @@ def _block_logits(
     if block.shared:
         cos = user @ vecs.T
         ids = block.item_ids.unsqueeze(0).expand(user.shape[0], -1)
-        valid = block.valid.unsqueeze(0).expand_as(ids)
-        log_q = block.log_q.unsqueeze(0).expand_as(cos)
+        # a shared block's mask / correction may still differ per example: [K] or [B, K]
+        valid = block.valid if block.valid.dim() == 2 else block.valid.unsqueeze(0).expand_as(ids)
+        log_q = block.log_q if block.log_q.dim() == 2 else block.log_q.unsqueeze(0).expand_as(cos)
     else:
         cos = torch.einsum("bd,bkd->bk", user, vecs)
         ids, valid, log_q = block.item_ids, block.valid, block.log_q
@@ -82,6 +83,7 @@ def sampled_softmax_loss(
     block_vectors: Sequence[torch.Tensor] = (),
     logq_correction: bool = True,
     weights: torch.Tensor | None = None,
+    in_batch_valid: torch.Tensor | None = None,
 ) -> LossOutput:
     """Sampled softmax cross-entropy of each positive against in-batch and extra negatives.
 
@@ -97,6 +99,9 @@ def sampled_softmax_loss(
         block_vectors: item vectors for each block, [K, d] or [B, K, d].
         logq_correction: subtract log q from every candidate's logit.
         weights: float32 [B] example weights, or None.
+        in_batch_valid: bool [B, B], False masks column j for example i (e.g. an item the
+            user interacted with in training, a likely false negative); the diagonal is
+            always kept. None masks accidental hits only.
 
     Returns:
         :class:`LossOutput` with the mean (weighted) cross-entropy and diagnostics.
@@ -112,7 +117,8 @@ def sampled_softmax_loss(
     stats: dict[str, float] = {}
     if in_batch:
         first = _in_batch_logits(user, pos, pos_ids, temperature,
-                                 in_batch_log_q if logq_correction else None, stats)
+                                 in_batch_log_q if logq_correction else None, stats,
+                                 in_batch_valid)
         target = torch.arange(b, device=user.device)
     else:
         first = (user * pos).sum(-1, keepdim=True) / temperature
@@ -136,10 +142,11 @@ def sampled_softmax_loss(
 
 def _in_batch_logits(
     user: torch.Tensor, pos: torch.Tensor, pos_ids: torch.Tensor, temperature: float,
-    log_q: torch.Tensor | None, stats: dict[str, float],
+    log_q: torch.Tensor | None, stats: dict[str, float], valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[B, B] logits against the batch's positives (diagonal = own positive), corrected by
-    ``log_q`` ([B] per column or [B, B]) and with accidental hits (same item id) masked."""
+    ``log_q`` ([B] per column or [B, B]) and with accidental hits (same item id) masked, as
+    well as the columns ``valid`` [B, B] marks False (never the diagonal)."""
     cos = user @ pos.T
     logits = cos / temperature
     if log_q is not None:
@@ -147,8 +154,11 @@ def _in_batch_logits(
     eye = torch.eye(user.shape[0], dtype=torch.bool, device=user.device)
     hits = (pos_ids[:, None] == pos_ids[None, :]) & ~eye
     stats["in_batch/accidental_hits"] = float(hits.sum())
-    stats["in_batch/neg_cos"] = _masked_mean(cos, ~hits & ~eye)
-    return logits.masked_fill(hits, NEG_INF)
+    masked = hits if valid is None else hits | (~valid & ~eye)
+    if valid is not None:
+        stats["in_batch/masked_other"] = float((masked & ~hits).sum())
+    stats["in_batch/neg_cos"] = _masked_mean(cos, ~masked & ~eye)
+    return logits.masked_fill(masked, NEG_INF)
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> float:

@@ -166,8 +166,10 @@ class TwoTower(nn.Module):
             valid = hist != self.n_items
             if exclude_items is not None:
                 valid = valid & (hist != exclude_items[:, None])
-            vec = self.hist_emb(hist) * valid[..., None]
-            parts.append(vec.sum(1) / valid.sum(1, keepdim=True).clamp(min=1))
+            weights = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
+            # one fused gather-and-sum: no [B, L, d] intermediate in forward or backward
+            parts.append(F.embedding_bag(hist, self.hist_emb.weight, mode="sum",
+                                         per_sample_weights=weights))
         return F.normalize(torch.stack(parts).sum(0), dim=-1)
 
     def item_vectors(

@@ -46,7 +46,9 @@ class NegativeBlock:
     """A block of sampled negatives for a batch.
 
     Shapes are ``[B, K]`` (each example has its own K negatives) or ``[K]`` (one set shared by
-    the whole batch).
+    the whole batch). A shared block's ``log_q`` and ``valid`` may still be ``[B, K]`` when the
+    correction or the mask differs per example (mixture logQ, the example's own positive or
+    its user's training items masked); ``item_ids`` and ``embeddings`` stay ``[K]``.
 
     Args:
         name: the proposal it came from ("uniform", "cluster", "fifo", ...).

@@ -127,10 +127,11 @@ def train_step(
             for b in blocks]
     base = in_batch_log_q(ctx.item_log_freq, batch.items)
     ib = sampler.in_batch_log_q(batch, base) if hasattr(sampler, "in_batch_log_q") else base
+    ib_valid = sampler.in_batch_valid(batch) if hasattr(sampler, "in_batch_valid") else None
     out = sampled_softmax_loss(
         user, pos, batch.items, model.temperature, in_batch=sampler.in_batch,
         in_batch_log_q=ib, blocks=blocks, block_vectors=vecs, logq_correction=logq,
-        weights=batch.weights,
+        weights=batch.weights, in_batch_valid=ib_valid,
     )
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()

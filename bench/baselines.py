@@ -1,0 +1,166 @@
+"""Is the in-batch two-tower baseline strong? Compare it with popularity, BPR and ALS.
+
+Every model is tuned on the validation split (grid below, best recall@50) and evaluated
+once on the test split, ranking the whole corpus with train (+ valid) items masked.
+
+    PYTHONPATH=src .venv/bin/python bench/baselines.py --dataset ml-100k --split random
+    PYTHONPATH=src .venv/bin/python bench/baselines.py \
+        --dataset ../shared/data/amazon-office --split leave-last-out
+
+Writes bench/results/baselines_<dataset>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clusterneg.eval.evaluate import evaluate_scores
+from clusterneg.experiment import ExperimentConfig, Prepared, evaluate_model, prepare, run
+from clusterneg.model import ModelConfig
+from clusterneg.train.config import TrainConfig
+
+HEAD = ("recall@20", "recall@50", "ndcg@10", "hr@50", "hr@100", "mrr")
+
+GRIDS = {
+    "bpr": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01],
+            "iterations": [200]},
+    "als": {"factors": [64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 10.0],
+            "iterations": [15]},
+    "two-tower": {"temperature": [0.05, 0.1, 0.2], "history_len": [0, 50], "lr": [2e-3]},
+}
+
+
+def _grid(spec: dict[str, list]) -> list[dict]:
+    keys = sorted(spec)
+    return [dict(zip(keys, v, strict=True)) for v in itertools.product(*(spec[k] for k in keys))]
+
+
+def _eval_factors(prep: Prepared, uf: np.ndarray, itf: np.ndarray, part: str) -> dict:
+    users_t, items_t = torch.from_numpy(uf).float(), torch.from_numpy(itf).float()
+    return _eval(prep, lambda u: users_t[u] @ items_t.T, part)
+
+
+def _eval(prep: Prepared, fn, part: str):
+    targets = prep.test_csr if part == "test" else prep.valid_csr
+    exclude = prep.train_valid_csr if part == "test" else prep.train_csr
+    users = np.flatnonzero(targets.row_lengths() > 0)
+    pop = prep.dataset.item_popularity(prep.split.train)
+    return evaluate_scores(fn, users, targets, exclude, prep.dataset.n_items, item_popularity=pop)
+
+
+def popularity(prep: Prepared) -> dict:
+    pop = torch.from_numpy(prep.dataset.item_popularity(prep.split.train)).float()
+    ev = _eval(prep, lambda u: pop.expand(len(u), -1), "test")
+    return {"model": "popularity", "grid": [], "best": {}, "test": ev.summary,
+            "exposure": ev.exposure}
+
+
+def implicit_model(prep: Prepared, kind: str, seed: int = 0) -> dict:
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    tr = prep.split.train
+    mat = sp.csr_matrix((np.ones(len(tr), np.float32), (tr.user, tr.item)),
+                        shape=(prep.dataset.n_users, prep.dataset.n_items))
+    mat.data[:] = 1.0
+    cls = BayesianPersonalizedRanking if kind == "bpr" else AlternatingLeastSquares
+    tried, best = [], None
+    for params in _grid(GRIDS[kind]):
+        p = dict(params)
+        if kind == "als":
+            alpha = p.pop("alpha")
+            model = cls(**p, random_state=seed, calculate_training_loss=False, alpha=alpha)
+        else:
+            model = cls(**p, random_state=seed)
+        model.fit(mat, show_progress=False)
+        ev = _eval_factors(prep, model.user_factors, model.item_factors, "valid")
+        tried.append({"params": params, "valid_recall@50": ev.summary["recall@50"]})
+        if best is None or ev.summary["recall@50"] > best[0]:
+            best = (ev.summary["recall@50"], params, model)
+    ev = _eval_factors(prep, best[2].user_factors, best[2].item_factors, "test")
+    return {"model": kind, "grid": tried, "best": best[1], "test": ev.summary,
+            "exposure": ev.exposure}
+
+
+def two_tower(prep: Prepared, epochs: int, seed: int = 0) -> dict:
+    tried, best = [], None
+    for params in _grid(GRIDS["two-tower"]):
+        mc = ModelConfig(temperature=params["temperature"], history_len=params["history_len"])
+        tc = TrainConfig(sampler="in-batch", epochs=epochs, lr=params["lr"], seed=seed)
+        res = run(prep, mc, tc, keep_model=True)
+        score = res.valid.get("recall@50", float("nan"))
+        tried.append({"params": params, "valid_recall@50": score,
+                      "best_epoch": res.train["best_epoch"],
+                      "examples_per_s": res.train["examples_per_s"]})
+        if best is None or score > best[0]:
+            best = (score, params, res)
+    res = best[2]
+    return {"model": "two-tower in-batch", "grid": tried, "best": best[1], "test": res.metrics,
+            "exposure": res.exposure}
+
+
+def to_markdown(out: dict) -> str:
+    lines = [f"# Baselines on {out['dataset']} ({out['split']} split)", "",
+             f"`{out['command']}`", "",
+             f"{out['n_users']} users, {out['n_items']} items; tuned on validation "
+             "(best recall@50), evaluated once on test over the whole corpus.", "",
+             "| model | " + " | ".join(HEAD) + " | top100_share | coverage@50 | best config |",
+             "|---" * (len(HEAD) + 4) + "|"]
+    for r in out["models"]:
+        vals = " | ".join(f"{r['test'][k]:.4f}" for k in HEAD)
+        exp = f"{r['exposure']['top100_share']:.3f} | {r['exposure']['coverage@50']:.3f}"
+        lines.append(f"| {r['model']} | {vals} | {exp} | `{json.dumps(r['best'])}` |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="ml-100k")
+    ap.add_argument("--split", default="random")
+    ap.add_argument("--encoder", default="none")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--models", default="popularity,bpr,als,two-tower")
+    ap.add_argument("--out", default="bench/results")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    prep = prepare(ExperimentConfig(dataset=args.dataset, split=args.split,
+                                    encoder=args.encoder))
+    models = []
+    for name in args.models.split(","):
+        t = time.perf_counter()
+        if name == "popularity":
+            r = popularity(prep)
+        elif name in ("bpr", "als"):
+            r = implicit_model(prep, name)
+        else:
+            r = two_tower(prep, args.epochs)
+        r["seconds"] = time.perf_counter() - t
+        models.append(r)
+        print(name, {k: round(r["test"][k], 4) for k in HEAD}, flush=True)
+    name = Path(args.dataset).name
+    out = {"dataset": name, "split": args.split, "encoder": args.encoder,
+           "n_users": prep.dataset.n_users, "n_items": prep.dataset.n_items,
+           "command": "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv),
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                       "torch": torch.__version__},
+           "seconds": time.perf_counter() - t0, "models": models}
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    stem = Path(args.out) / f"baselines_{name}_{args.split}_{args.encoder}"
+    stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(to_markdown(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""GOOBS: a fixed-size, cluster-segmented, real-time pool of item rows.
+
+The pool is one preallocated tensor of ``C x S`` slots: segment ``c`` (slots ``c*S`` to
+``c*S + S - 1``) holds items of cluster ``c``. The update engine (Algorithm 1) writes every
+training batch's items at ``slot = cluster_id * S + item_id mod S``; a later write to the same
+slot overwrites the earlier one, so the pool stays fresh and its memory never grows, whatever
+the size of the catalog. The sample engine (Algorithm 2) draws, for each example, uniform
+slots inside its positive's cluster segment (hard negatives) or over the whole pool (random
+out-of-batch negatives).
+
+Only filled slots are ever drawn. Sampling is exact rank-select, with no rejection loop: a
+compacted, sorted index of the filled slots (``_filled_index``) is rebuilt lazily, only after
+an update filled a slot that was empty (slots are never emptied, so after a preload or a
+warm-up this almost never happens); the ``r``-th filled slot of segment ``c`` is then
+``_filled_index[segment_start[c] + r]`` with ``r`` uniform in ``[0, segment_filled[c])``.
+Each draw is therefore uniform over the filled slots of the segment, and since an item owns
+exactly one slot (its cluster's), each item of the segment is drawn with probability
+``1 / segment_filled[c]`` per draw: the expected count the logQ correction needs.
+
+References:
+    Ji et al., "Real-Time Hard Negative Sampling via LLM-based Clustering for Large-Scale
+    Two-Tower Retrieval", arXiv 2607.00448, 2026, section "Method", GOOBS (Algorithm 1,
+    update engine; Algorithm 2, sample engine).
+
+Example:
+    >>> pool = ClusterPool(n_clusters=2, slots=4)
+    >>> pool.update(torch.tensor([5, 6, 9]), torch.tensor([0, 0, 1]))
+    >>> pool.item_ids.tolist()
+    [-1, 5, 6, -1, -1, 9, -1, -1]
+    >>> draw = pool.sample_in_cluster(torch.tensor([1]), 3, torch.Generator().manual_seed(0))
+    >>> draw.item_ids.tolist()
+    [[9, 9, 9]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from clusterneg.errors import ConfigError
+
+_RAND_HIGH = 2**62  # uniform integers reduced modulo a count: bias <= count / 2**62
+_COUNTERS = ("writes", "new_fills", "overwrites", "refreshes", "written_sum")
+
+
+@dataclass
+class PoolDraw:
+    """Slots drawn from the pool and what they hold.
+
+    Args:
+        slots: int64 [...] drawn slot indices.
+        item_ids: int64 [...] item ids in those slots (0 where ``valid`` is False).
+        valid: bool [...] False where the segment (or the pool) had no filled slot.
+        rows: [..., *row_shape] the stored rows, or None when the pool stores ids only.
+    """
+
+    slots: torch.Tensor
+    item_ids: torch.Tensor
+    valid: torch.Tensor
+    rows: torch.Tensor | None = None
+
+
+class ClusterPool:
+    """C segments of S slots of item rows, with the GOOBS update and sample engines.
+
+    Args:
+        n_clusters: C, number of segments (one per cluster).
+        slots: S, slots per segment.
+        row_shape: shape of one stored row (e.g. ``(384,)`` content features, ``(12,)`` token
+            ids); None stores item ids only.
+        row_dtype: dtype of the stored rows.
+        device: torch device of every buffer.
+
+    Example:
+        >>> pool = ClusterPool(300, 1024, row_shape=(8,))
+        >>> pool.capacity
+        307200
+    """
+
+    def __init__(
+        self,
+        n_clusters: int,
+        slots: int,
+        row_shape: tuple[int, ...] | None = None,
+        row_dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if n_clusters <= 0 or slots <= 0:
+            raise ConfigError(f"pool needs n_clusters > 0 and slots > 0, got {n_clusters} x "
+                              f"{slots}")
+        self.n_clusters, self.slots = int(n_clusters), int(slots)
+        self.row_shape = None if row_shape is None else tuple(int(s) for s in row_shape)
+        self.device = torch.device(device)
+        cap, kw = self.capacity, {"dtype": torch.long, "device": self.device}
+        self.item_ids = torch.full((cap,), -1, **kw)  # -1: empty slot
+        self.written = torch.zeros(cap, **kw)  # clock value of the last write
+        self.rows = (None if self.row_shape is None else
+                     torch.zeros((cap, *self.row_shape), dtype=row_dtype, device=self.device))
+        self.segment_filled = torch.zeros(self.n_clusters, **kw)
+        self.clock = 0
+        self._counts = torch.zeros(len(_COUNTERS), **kw)
+        # caches and scratch, all preallocated so memory never changes
+        self._filled_index = torch.zeros(cap, **kw)
+        self._segment_start = torch.zeros(self.n_clusters, **kw)
+        self._n_filled = 0
+        self._winner = torch.full((cap,), -1, **kw)
+        self._dirty = True
+
+    @property
+    def capacity(self) -> int:
+        """C x S, the fixed number of slots."""
+        return self.n_clusters * self.slots
+
+    @property
+    def n_filled(self) -> int:
+        """Number of filled slots over the whole pool."""
+        self._ensure_index()
+        return self._n_filled
+
+    def slot_of(self, item_ids: torch.Tensor, cluster_ids: torch.Tensor) -> torch.Tensor:
+        """``cluster_id * S + item_id mod S`` (Algorithm 1), int64 of the inputs' shape."""
+        return cluster_ids.long() * self.slots + item_ids.long() % self.slots
+
+    def update(
+        self,
+        item_ids: torch.Tensor,
+        cluster_ids: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Update engine (Algorithm 1): write a batch of items into their slots.
+
+        Within one call, as across calls, the later write to a slot wins.
+
+        Args:
+            item_ids: int64 [n] item ids (>= 0).
+            cluster_ids: int64 [n] their clusters, in ``[0, C)``.
+            rows: [n, *row_shape] their rows (required when the pool stores rows).
+            step: the training step of this write (staleness clock); None advances the
+                pool's own clock by one.
+        """
+        self.clock = self.clock + 1 if step is None else int(step)
+        self._write(item_ids, cluster_ids, rows)
+
+    def preload(
+        self,
+        item_ids: torch.Tensor,
+        cluster_ids: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Fill the pool from an item table, without advancing the clock.
+
+        Args:
+            item_ids: int64 [n] item ids of the table.
+            cluster_ids: int64 [n] their clusters.
+            rows: [n, *row_shape] their rows, or None.
+            generator: when given, the table is written in a random order, so which of two
+                colliding items keeps a slot does not depend on the id order.
+        """
+        if generator is not None:
+            perm = torch.randperm(item_ids.numel(), generator=generator,
+                                  device=generator.device).to(item_ids.device)
+            item_ids, cluster_ids = item_ids.reshape(-1)[perm], cluster_ids.reshape(-1)[perm]
+            rows = None if rows is None else rows[perm.to(rows.device)]
+        self._write(item_ids, cluster_ids, rows)
+
+    def _write(
+        self, item_ids: torch.Tensor, cluster_ids: torch.Tensor, rows: torch.Tensor | None
+    ) -> None:
+        items = item_ids.reshape(-1).to(self.device, torch.long)
+        clusters = cluster_ids.reshape(-1).to(self.device, torch.long)
+        self._check_write(items, clusters, rows)
+        slot = self.slot_of(items, clusters)
+        keep = self._last_writes(slot)
+        kept = None if bool(keep.all()) else keep.nonzero().squeeze(1)  # None: no duplicates
+        if kept is not None:
+            slot, items, clusters = slot[kept], items[kept], clusters[kept]
+        old, old_written = self.item_ids[slot], self.written[slot]
+        new_fill = old < 0
+        self._counts += torch.stack([
+            torch.tensor(slot.numel(), device=self.device), new_fill.sum(),
+            ((old >= 0) & (old != items)).sum(), (old == items).sum(),
+            (self.clock - torch.where(new_fill, 0, old_written)).sum(),
+        ])
+        self.item_ids.index_copy_(0, slot, items)
+        self.written.index_fill_(0, slot, self.clock)
+        if self.rows is not None and rows is not None:
+            rows = rows.reshape(-1, *self.row_shape).to(self.device, self.rows.dtype)
+            self.rows.index_copy_(0, slot, rows if kept is None else rows.index_select(0, kept))
+        added = clusters[new_fill]
+        self.segment_filled.index_add_(0, added, torch.ones_like(added))
+        if added.numel():
+            self._dirty = True
+
+    def _check_write(
+        self, items: torch.Tensor, clusters: torch.Tensor, rows: torch.Tensor | None
+    ) -> None:
+        if items.shape != clusters.shape:
+            raise ConfigError(f"pool update: {items.numel()} item ids but {clusters.numel()} "
+                              "cluster ids")
+        if (self.rows is None) != (rows is None):
+            raise ConfigError("pool update: rows must be given exactly when the pool stores "
+                              f"rows (row_shape={self.row_shape})")
+        if items.numel() and bool(((items < 0) | (clusters < 0)
+                                   | (clusters >= self.n_clusters)).any()):
+            raise ConfigError(f"pool update: item ids must be >= 0 and cluster ids in "
+                              f"[0, {self.n_clusters})")
+
+    def _last_writes(self, slot: torch.Tensor) -> torch.Tensor:
+        """bool [n]: True for the last write to each distinct slot (later writes win)."""
+        order = torch.arange(slot.numel(), device=self.device)
+        self._winner.scatter_reduce_(0, slot, order, reduce="amax")
+        keep = self._winner[slot] == order
+        self._winner[slot] = -1
+        return keep
+
+    def _ensure_index(self) -> None:
+        """Rebuild the compacted index of filled slots when a new slot was filled."""
+        if not self._dirty:
+            return
+        idx = torch.nonzero(self.item_ids >= 0).squeeze(1)  # sorted, so grouped by segment
+        self._n_filled = int(idx.numel())
+        self._filled_index[: self._n_filled] = idx
+        self._segment_start.copy_(torch.cumsum(self.segment_filled, 0) - self.segment_filled)
+        self._dirty = False
+
+    def sample_in_cluster(
+        self, cluster_ids: torch.Tensor, n: int, generator: torch.Generator
+    ) -> PoolDraw:
+        """Sample engine (Algorithm 2): ``n`` uniform filled slots of each example's segment.
+
+        Args:
+            cluster_ids: int64 [B] the cluster of each example's positive.
+            n: draws per example (with replacement).
+            generator: torch.Generator on the pool's device.
+
+        Returns:
+            :class:`PoolDraw` of shape [B, n]; ``valid`` is False where the segment is empty.
+            Each item of segment c is drawn with probability ``1 / segment_filled[c]``.
+        """
+        self._ensure_index()
+        cluster_ids = cluster_ids.to(self.device, torch.long)
+        count = self.segment_filled[cluster_ids]
+        raw = torch.randint(0, _RAND_HIGH, (cluster_ids.numel(), n), generator=generator,
+                            device=self.device)
+        rank = raw % count.clamp(min=1)[:, None]
+        slot = self._filled_index[self._segment_start[cluster_ids][:, None] + rank]
+        return self._gather(slot, (count > 0)[:, None].expand(-1, n))
+
+    def sample_uniform(self, shape: tuple[int, ...], generator: torch.Generator) -> PoolDraw:
+        """Uniform filled slots over the whole pool (random out-of-batch negatives).
+
+        Each filled slot is drawn with probability ``1 / n_filled`` per draw.
+
+        Args:
+            shape: output shape, e.g. ``(B, K)`` or ``(K,)``.
+            generator: torch.Generator on the pool's device.
+        """
+        n = self.n_filled
+        raw = torch.randint(0, _RAND_HIGH, shape, generator=generator, device=self.device)
+        slot = self._filled_index[raw % max(n, 1)]
+        return self._gather(slot, torch.full(shape, n > 0, device=self.device))
+
+    def _gather(self, slot: torch.Tensor, valid: torch.Tensor) -> PoolDraw:
+        flat = slot.reshape(-1)  # index_select: several times faster than advanced indexing
+        ids = torch.where(valid, self.item_ids.index_select(0, flat).view(slot.shape), 0)
+        rows = (None if self.rows is None else
+                self.rows.index_select(0, flat).view(*slot.shape, *self.row_shape))
+        return PoolDraw(slots=slot, item_ids=ids, valid=valid, rows=rows)
+
+    def contains(self, item_ids: torch.Tensor, cluster_ids: torch.Tensor) -> torch.Tensor:
+        """bool, same shape: whether each item currently sits in its slot."""
+        slot = self.slot_of(item_ids.to(self.device), cluster_ids.to(self.device))
+        return self.item_ids[slot] == item_ids.to(self.device)
+
+    def counters(self) -> dict[str, float]:
+        """Fill fraction, writes, overwrites (a different item evicted), refreshes (the same
+        item rewritten), and staleness (clock steps since a filled slot was last written)."""
+        writes, new_fills, overwrites, refreshes, written_sum = self._counts.tolist()
+        n = self.n_filled
+        filled = self.item_ids >= 0
+        oldest = int(self.written[filled].min()) if n else self.clock
+        return {
+            "fill": n / self.capacity, "filled": float(n), "writes": float(writes),
+            "new_fills": float(new_fills), "overwrites": float(overwrites),
+            "refreshes": float(refreshes),
+            "staleness_mean": self.clock - written_sum / n if n else 0.0,
+            "staleness_max": float(self.clock - oldest), "clock": float(self.clock),
+        }
+
+    def nbytes(self) -> int:
+        """Bytes held by every buffer of the pool (constant for its lifetime)."""
+        return sum(t.numel() * t.element_size() for t in vars(self).values()
+                   if isinstance(t, torch.Tensor))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Slots, rows, write clocks and counters (caches are rebuilt on load)."""
+        return {
+            "n_clusters": self.n_clusters, "slots": self.slots, "clock": self.clock,
+            "item_ids": self.item_ids.clone(), "written": self.written.clone(),
+            "rows": None if self.rows is None else self.rows.clone(),
+            "segment_filled": self.segment_filled.clone(), "counts": self._counts.clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` of a pool with the same C, S and row shape."""
+        if (state["n_clusters"], state["slots"]) != (self.n_clusters, self.slots):
+            raise ConfigError(f"pool state is {state['n_clusters']} x {state['slots']}, this "
+                              f"pool is {self.n_clusters} x {self.slots}")
+        if (state["rows"] is None) != (self.rows is None) or (
+                self.rows is not None and state["rows"].shape != self.rows.shape):
+            raise ConfigError("pool state rows do not match this pool's row shape")
+        self.item_ids.copy_(state["item_ids"])
+        self.written.copy_(state["written"])
+        self.segment_filled.copy_(state["segment_filled"])
+        self._counts.copy_(state["counts"])
+        if self.rows is not None:
+            self.rows.copy_(state["rows"])
+        self.clock = int(state["clock"])
+        self._dirty = True

@@ -1,0 +1,85 @@
+"""Negative samplers behind one protocol, and the registry that builds them by name.
+
+Seven samplers: ``in-batch`` (Yi et al. 2019), ``mixed`` (Yang et al. 2020), ``cross-batch``
+(Wang et al. 2021), ``dns`` (Zhang et al. 2013), ``ance`` (Xiong et al. 2021), ``goobs`` and
+``cluster-goobs`` (Ji et al., arXiv 2607.00448, 2026). Each returns blocks of negatives with
+the log expected count of each candidate (``clusterneg.samplers.proposals``) so the sampled
+softmax (``clusterneg.loss``) corrects them consistently.
+
+Example:
+    >>> from clusterneg.samplers.base import SamplerContext
+    >>> ctx = SamplerContext(n_items=10, item_log_freq=torch.full((10,), -2.3))
+    >>> build_sampler("mixed", ctx, n_negatives=4).config_dict()["options"]["n_negatives"]
+    4
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch  # noqa: F401  (used by the doctest)
+
+from clusterneg.errors import ConfigError
+from clusterneg.samplers.ance import AnceSampler
+from clusterneg.samplers.base import (
+    Batch,
+    NegativeBlock,
+    NegativeSampler,
+    SamplerContext,
+    SamplerStats,
+)
+from clusterneg.samplers.cluster_goobs import ClusterGoobsSampler
+from clusterneg.samplers.cross_batch import CrossBatchSampler
+from clusterneg.samplers.dns import DnsSampler
+from clusterneg.samplers.goobs import GoobsSampler
+from clusterneg.samplers.in_batch import InBatchSampler
+from clusterneg.samplers.mixed import MixedSampler
+from clusterneg.samplers.proposals import LOGQ_MODES
+
+SAMPLERS: dict[str, type] = {cls.name: cls for cls in (
+    InBatchSampler, MixedSampler, CrossBatchSampler, DnsSampler, AnceSampler, GoobsSampler,
+    ClusterGoobsSampler,
+)}
+SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+
+
+def sampler_options(name: str) -> dict[str, Any]:
+    """Option name -> default value of a sampler (ConfigError for an unknown name)."""
+    params = inspect.signature(_sampler_class(name).__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def build_sampler(name: str, ctx: SamplerContext, **options: Any) -> NegativeSampler:
+    """Build a sampler by name.
+
+    Args:
+        name: one of :data:`SAMPLER_NAMES`.
+        ctx: what the sampler may know about the data (:class:`SamplerContext`).
+        **options: sampler options (see each sampler's class and :func:`sampler_options`).
+
+    Raises:
+        ConfigError: unknown name, unknown option or a bad option value.
+    """
+    cls = _sampler_class(name)
+    valid = sampler_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for sampler {name!r}; "
+                          f"valid options: {', '.join(sorted(valid))}")
+    return cls(ctx, **options)
+
+
+def _sampler_class(name: str) -> type:
+    if name not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {name!r}; expected one of: "
+                          f"{', '.join(SAMPLER_NAMES)}")
+    return SAMPLERS[name]
+
+
+__all__ = [
+    "AnceSampler", "Batch", "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler",
+    "GoobsSampler", "InBatchSampler", "LOGQ_MODES", "MixedSampler", "NegativeBlock",
+    "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext", "SamplerStats",
+    "build_sampler", "sampler_options",
+]

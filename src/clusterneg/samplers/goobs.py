@@ -1,0 +1,138 @@
+"""GOOBS: random out-of-batch negatives drawn from the fixed-size, real-time item pool.
+
+The pool (``clusterneg.pool.ClusterPool``, C segments x S slots) is preloaded from the item
+table and refreshed by every training batch (Algorithm 1); each example gets K negatives drawn
+uniformly over the pool's filled slots (Algorithm 2, the random part). An item in the pool is
+drawn ``K / n_filled`` times in expectation (its logQ); under ``"mixture"`` every candidate,
+in-batch columns included, is corrected by ``log(B p_j + K [j in pool] / n_filled)``.
+
+When the context has clusters, the pool is the same C x S cluster-segmented pool that
+``cluster-goobs`` uses (same memory, same freshness); without clusters it is one segment.
+
+References:
+    Ji et al., "Real-Time Hard Negative Sampling via LLM-based Clustering for Large-Scale
+    Two-Tower Retrieval", arXiv 2607.00448, 2026, section "Method", item 2 (GOOBS pool,
+    random OOB negatives) and section "Reported results" (plain GOOBS baseline).
+
+Example:
+    >>> from clusterneg.samplers import build_sampler
+    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> ctx = SamplerContext(n_items=100, item_log_freq=torch.full((100,), -4.6),
+    ...                      item_cluster=torch.arange(100) % 5, n_clusters=5)
+    >>> s = build_sampler("goobs", ctx, n_negatives=4, slots=32)
+    >>> s.negatives(Batch(torch.tensor([0, 1]), torch.tensor([3, 4])), None)[0].item_ids.shape
+    torch.Size([2, 4])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from clusterneg.errors import ConfigError
+from clusterneg.pool import ClusterPool
+from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
+from clusterneg.samplers.common import SamplerBase, check_bool, check_int
+from clusterneg.samplers.proposals import PoolUniformProposal
+
+DEFAULT_SLOTS = 1024
+MAX_SINGLE_SEGMENT = 1 << 20
+
+
+def build_pool(ctx: SamplerContext, slots: int | None, store_rows: bool) -> ClusterPool:
+    """The sampler's pool: C x ``slots`` with clusters, else one segment of up to the catalog.
+
+    Args:
+        ctx: the context (clusters, item rows, device).
+        slots: S per segment (None: 1024 with clusters, else min(N, 2^20)).
+        store_rows: keep the context's item rows in the pool (else ids only).
+    """
+    clustered = ctx.item_cluster is not None
+    default = DEFAULT_SLOTS if clustered else min(ctx.n_items, MAX_SINGLE_SEGMENT)
+    s = check_int("slots", default if slots is None else slots)
+    if store_rows and ctx.item_rows is None:
+        raise ConfigError("store_rows needs item rows (content features) in the context")
+    row_shape = tuple(ctx.item_rows.shape[1:]) if store_rows else None
+    row_dtype = ctx.item_rows.dtype if store_rows else torch.float32
+    n_seg = max(int(ctx.n_clusters), 1) if clustered else 1
+    return ClusterPool(n_seg, s, row_shape=row_shape, row_dtype=row_dtype, device=ctx.device)
+
+
+class GoobsSampler(SamplerBase):
+    """In-batch plus K random negatives per example from the GOOBS pool.
+
+    Args:
+        ctx: the :class:`SamplerContext`.
+        n_negatives: K random pool negatives per example.
+        slots: S slots per cluster segment (None: 1024; one segment of min(N, 2^20) when the
+            context has no clusters).
+        shared: draw one set of K for the whole batch ([K]) instead of K per example.
+        preload: fill the pool from the item table before the first step.
+        store_rows: keep item rows (content features) in the pool and hand them to the item
+            tower, as a production pool of item features would.
+        in_batch: also use the batch's other positives.
+        logq: ``"mixture"``, ``"block"`` or ``"none"``.
+        mask_user_items: also mask items the example's user interacted with in training.
+    """
+
+    name = "goobs"
+    citation = ("Ji et al., Real-Time Hard Negative Sampling via LLM-based Clustering for "
+                "Large-Scale Two-Tower Retrieval, arXiv 2607.00448, 2026 (GOOBS)")
+
+    def __init__(
+        self, ctx: SamplerContext, *, n_negatives: int = 16, slots: int | None = None,
+        shared: bool = False, preload: bool = True, store_rows: bool = False,
+        in_batch: bool = True, logq: str = "mixture", mask_user_items: bool = False,
+    ) -> None:
+        super().__init__(ctx, in_batch=in_batch, logq=logq, mask_user_items=mask_user_items)
+        self.n_random = check_int("n_negatives", n_negatives, minimum=0)
+        self.shared = check_bool("shared", shared)
+        self.store_rows = check_bool("store_rows", store_rows)
+        self.pool = build_pool(ctx, slots, self.store_rows)
+        self.item_cluster = (None if ctx.item_cluster is None
+                             else ctx.item_cluster.to(self.device).long())
+        self.random = PoolUniformProposal(self.pool, self.item_cluster, self.n_random)
+        if self.n_random:
+            self.proposals.append(self.random)
+        if check_bool("preload", preload):
+            self._preload()
+        self.options.update(n_negatives=self.n_random, slots=self.pool.slots, shared=shared,
+                            preload=preload, store_rows=store_rows)
+
+    def _clusters_of(self, items: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(items) if self.item_cluster is None else self.item_cluster[items]
+
+    def _rows_of(self, items: torch.Tensor) -> torch.Tensor | None:
+        return self.ctx.item_rows[items.cpu()].to(self.device) if self.store_rows else None
+
+    def _preload(self) -> None:
+        items = torch.arange(self.ctx.n_items, device=self.device)
+        self.pool.preload(items, self._clusters_of(items), self._rows_of(items),
+                          generator=self.generator)
+
+    def random_block(self, batch: Batch) -> list[NegativeBlock]:
+        """The uniform pool block: [B, K] per example, or [K] when ``shared``."""
+        if self.n_random == 0:
+            return []
+        shape = (self.n_random,) if self.shared else (batch.items.shape[0], self.n_random)
+        draw = self.pool.sample_uniform(shape, self.generator)
+        return [self.make_block("random", draw.item_ids, batch, self.random, valid=draw.valid,
+                                rows=draw.rows, in_pool=True)]
+
+    def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
+        return self.random_block(batch)
+
+    def observe(self, batch: Batch, model: Any, item_vectors: torch.Tensor) -> None:
+        """Update engine: write the batch's positives into their slots."""
+        items = batch.items.to(self.device)
+        self.pool.update(items, self._clusters_of(items), self._rows_of(items), step=batch.step)
+
+    def gauges(self) -> dict[str, float]:
+        return {f"pool/{k}": v for k, v in self.pool.counters().items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"pool": self.pool.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.pool.load_state_dict(state["pool"])
