@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from clusterneg.eval.evaluate import evaluate_scores
-from clusterneg.experiment import ExperimentConfig, Prepared, evaluate_model, prepare, run
+from clusterneg.experiment import ExperimentConfig, Prepared, prepare, run
 from clusterneg.model import ModelConfig
 from clusterneg.train.config import TrainConfig
 

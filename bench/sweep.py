@@ -27,7 +27,7 @@ from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
 from clusterneg.train.config import TrainConfig
 
-MODEL_KEYS = {"temperature", "history_len", "dim"}
+MODEL_KEYS = {"temperature", "history_len", "dim", "user_id", "item_id", "content_hidden"}
 TRAIN_KEYS = {"lr", "logq", "batch_size", "epochs", "weight_decay"}
 SHOW = ("hr@50", "hr@100", "recall@50", "ndcg@10", "mrr")
 
@@ -36,7 +36,9 @@ def parse_setting(text: str) -> tuple[str, dict, dict, dict]:
     sampler, _, rest = text.partition(":")
     opts = parse_options([p for p in rest.split(",") if p]) if rest else {}
     model = {k: opts.pop(k) for k in list(opts) if k in MODEL_KEYS}
-    train = {k: opts.pop(k) for k in list(opts) if k in TRAIN_KEYS}
+    # a boolean logq switches the correction off/on (train); a string picks the sampler's mode
+    train = {k: opts.pop(k) for k in list(opts)
+             if k in TRAIN_KEYS and not (k == "logq" and isinstance(opts[k], str))}
     return sampler, model, train, opts
 
 
@@ -49,8 +51,9 @@ def main() -> None:
     ap.add_argument("--n-clusters", default="auto")
     ap.add_argument("--encoder", default="minilm")
     ap.add_argument("--name", default="sweep")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     nc = args.n_clusters if args.n_clusters == "auto" else int(args.n_clusters)
     prep = prepare(ExperimentConfig(dataset=args.dataset, encoder=args.encoder, n_clusters=nc))
     rows = []

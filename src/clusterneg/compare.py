@@ -30,7 +30,7 @@ from clusterneg.train.config import TrainConfig
 log = logging.getLogger(__name__)
 
 # Options each sampler may be tuned over; every sampler also tunes the temperature.
-TEMPERATURES = (0.05, 0.1, 0.2)
+TEMPERATURES = (0.1, 0.2, 0.3)
 NEGATIVE_GRID: dict[str, dict[str, list[Any]]] = {
     "in-batch": {},
     "mixed": {"n_negatives": [32, 128]},

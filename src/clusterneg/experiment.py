@@ -42,6 +42,7 @@ class ExperimentConfig:
         use_content: feed the content embedding into the item tower (clusters are built
             from it either way).
         cache_dir: embedding cache directory (None: the default).
+        name_clusters: have SmolLM2 write a short name per cluster (cached; for reports).
     """
 
     dataset: str = "ml-100k"
@@ -51,6 +52,7 @@ class ExperimentConfig:
     n_clusters: int | str = "auto"
     use_content: bool = True
     cache_dir: str | None = None
+    name_clusters: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +118,7 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
 
         emb, info = embed_and_cluster(ds, cfg.encoder, cfg.n_clusters, seed=cfg.split_seed,
                                       cache_dir=cfg.cache_dir, train=split.train,
-                                      progress=progress)
+                                      name=cfg.name_clusters, progress=progress)
         prep.content = emb
         prep.item_cluster = np.asarray(info.item_cluster, dtype=np.int64)
         prep.n_clusters = int(prep.item_cluster.max()) + 1

@@ -40,7 +40,7 @@ class ModelConfig:
     """
 
     dim: int = 64
-    temperature: float = 0.05
+    temperature: float = 0.2
     user_id: bool = True
     history_len: int = 50
     item_id: bool = True

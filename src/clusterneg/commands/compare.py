@@ -24,10 +24,13 @@ def compare_command(
     encoder: str = typer.Option("minilm", help="Item text encoder ('none': ids only)."),
     n_clusters: str = typer.Option("auto", help="k-means clusters, or 'auto'."),
     content: bool = typer.Option(True, help="Feed content embeddings to the item tower."),
+    names: bool = typer.Option(True, help="SmolLM2 names the clusters for the report."),
     split: str = typer.Option("auto"),
     epochs: int = typer.Option(30), batch_size: int = typer.Option(256),
     lr: float = typer.Option(2e-3), dim: int = typer.Option(64),
-    temperature: float = typer.Option(0.05), history_len: int = typer.Option(50),
+    temperature: float = typer.Option(0.2), history_len: int = typer.Option(50),
+    user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
+    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
     patience: int = typer.Option(3), logq: bool = typer.Option(True),
     option: list[str] = typer.Option(None, "--option", "-o",
                                      help="SAMPLER:KEY=VALUE fixed sampler option."),
@@ -37,12 +40,13 @@ def compare_command(
     names = list(SAMPLER_NAMES) if samplers == "all" else [s.strip() for s in samplers.split(",")]
     exp = ExperimentConfig(dataset=dataset, split=split, encoder=encoder,
                            n_clusters=n_clusters if n_clusters == "auto" else int(n_clusters),
-                           use_content=content)
+                           use_content=content, name_clusters=names)
     cfg = CompareConfig(
         samplers=names, seeds=seeds, budget=budget,
-        model=ModelConfig(dim=dim, temperature=temperature, history_len=history_len),
+        model=ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
+                          user_id=user_id),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                          logq=logq),
+                          logq=logq, threads=threads),
         sampler_options=_sampler_options(option),
     ).validate()
     from clusterneg.report import write_results

@@ -24,7 +24,8 @@ def train_command(
     split_seed: int = typer.Option(0, help="Seed of the split."),
     epochs: int = typer.Option(40), batch_size: int = typer.Option(256),
     lr: float = typer.Option(2e-3), weight_decay: float = typer.Option(0.0),
-    dim: int = typer.Option(64), temperature: float = typer.Option(0.05),
+    dim: int = typer.Option(64), temperature: float = typer.Option(0.2),
+    user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
     history_len: int = typer.Option(50), logq: bool = typer.Option(True),
     patience: int = typer.Option(4), max_steps: int = typer.Option(None),
     seed: int = typer.Option(0), out: Path = typer.Option(Path("runs/train"), help="Run dir."),
@@ -33,7 +34,8 @@ def train_command(
     exp = ExperimentConfig(dataset=dataset, split=split, split_seed=split_seed,
                            encoder=encoder, n_clusters=_clusters(n_clusters),
                            use_content=content)
-    model_cfg = ModelConfig(dim=dim, temperature=temperature, history_len=history_len)
+    model_cfg = ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
+                            user_id=user_id)
     train_cfg = TrainConfig(sampler=sampler, sampler_options=parse_options(option),
                             epochs=epochs, batch_size=batch_size, lr=lr,
                             weight_decay=weight_decay, logq=logq, patience=patience,

@@ -27,18 +27,30 @@ def _titles(prep: Any) -> list[str]:
 
 
 def _diagnostics(info: Any) -> ClusterDiagnostics | None:
+    """Map :func:`clusterneg.cluster.diagnostics.diagnose` output onto the report's fields:
+    false-negative rate in-cluster vs random, NMI with categories, content hardness."""
     if info is None:
         return None
     d = dict(getattr(info, "diagnostics", {}) or {})
-    sizes = np.bincount(np.asarray(info.item_cluster), minlength=int(info.n_clusters))
-    known = {"false_negative_rate", "false_negative_rate_random", "nmi", "hardness",
-             "hardness_random"}
-    extra = {k: float(v) for k, v in d.items()
-             if k not in known and isinstance(v, int | float) and not isinstance(v, bool)}
+    fn, cats = d.get("false_negatives") or {}, d.get("categories") or {}
+    hard = d.get("hardness") or d.get("content_hardness") or {}
+    extra = {"false-negative lift": fn.get("lift"), "category purity": cats.get("purity"),
+             "hardness (in-cluster - random)": hard.get("hardness")}
+    meta = getattr(info, "meta", {}) or {}
     return ClusterDiagnostics(
-        n_clusters=int(info.n_clusters), rule=str(getattr(info, "rule", "")), sizes=sizes,
-        **{k: (float(d[k]) if d.get(k) is not None else None) for k in known}, extra=extra,
+        n_clusters=int(info.n_clusters),
+        rule=str((meta.get("auto") or {}).get("rule", f"given: {info.n_clusters}")),
+        sizes=np.bincount(np.asarray(info.item_cluster), minlength=int(info.n_clusters)),
+        false_negative_rate=_num(fn.get("in_cluster")),
+        false_negative_rate_random=_num(fn.get("random")),
+        nmi=_num(cats.get("nmi")), hardness=_num(hard.get("in_cluster")),
+        hardness_random=_num(hard.get("random")),
+        extra={k: float(v) for k, v in extra.items() if _num(v) is not None},
     )
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def build_report_inputs(

@@ -46,12 +46,20 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         for name in ("epochs", "batch_size", "patience", "eval_every"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"train option {name} must be positive, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value <= 0:
+                raise ConfigError(f"train option {name} must be positive, got {value}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if self.batch_size < 2:
             raise ConfigError("batch_size must be at least 2 (in-batch negatives)")
+        from clusterneg.samplers import sampler_options
+
+        known = sampler_options(self.sampler)  # ConfigError for an unknown sampler name
+        unknown = sorted(set(self.sampler_options) - set(known))
+        if unknown:
+            raise ConfigError(f"sampler '{self.sampler}' has no option(s) {unknown}; "
+                              f"expected some of {sorted(known)}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,38 @@
+"""Shared fixtures: a small synthetic interaction table with item text, written as CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GENRES = ["space opera", "courtroom drama", "cooking show", "mountain hiking", "jazz piano"]
+
+
+def write_synthetic(path: Path, n_users: int = 60, n_items: int = 50, per_user: int = 12,
+                    seed: int = 0) -> Path:
+    """Users who mostly like one of five topics; items titled by topic. CSV tables."""
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    topic = np.arange(n_items) % len(GENRES)
+    rows = ["user_id,item_id,timestamp"]
+    for u in range(n_users):
+        fav = u % len(GENRES)
+        pool = np.flatnonzero(topic == fav)
+        others = np.flatnonzero(topic != fav)
+        picks = np.concatenate([rng.choice(pool, per_user - 2, replace=False),
+                                rng.choice(others, 2, replace=False)])
+        rng.shuffle(picks)
+        rows += [f"u{u},i{it},{t}" for t, it in enumerate(picks)]
+    (path / "interactions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    items = ["item_id,title,genre"] + [
+        f"i{j},{GENRES[topic[j]].title()} number {j},{GENRES[topic[j]]}" for j in range(n_items)
+    ]
+    (path / "items.csv").write_text("\n".join(items) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def synthetic_dir(tmp_path: Path) -> Path:
+    return write_synthetic(tmp_path / "synthetic")
