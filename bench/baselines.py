@@ -36,7 +36,7 @@ GRIDS = {
             "iterations": [200]},
     "als": {"factors": [64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 10.0],
             "iterations": [15]},
-    "two-tower": {"temperature": [0.05, 0.1, 0.2], "history_len": [0, 50], "lr": [2e-3]},
+    "two-tower": {"temperature": [0.1, 0.2, 0.3], "user_id": [True, False], "lr": [2e-3]},
 }
 
 
@@ -96,8 +96,9 @@ def implicit_model(prep: Prepared, kind: str, seed: int = 0) -> dict:
 def two_tower(prep: Prepared, epochs: int, seed: int = 0) -> dict:
     tried, best = [], None
     for params in _grid(GRIDS["two-tower"]):
-        mc = ModelConfig(temperature=params["temperature"], history_len=params["history_len"])
-        tc = TrainConfig(sampler="in-batch", epochs=epochs, lr=params["lr"], seed=seed)
+        mc = ModelConfig(temperature=params["temperature"], user_id=params["user_id"])
+        tc = TrainConfig(sampler="in-batch", epochs=epochs, lr=params["lr"], seed=seed,
+                         threads=1)
         res = run(prep, mc, tc, keep_model=True)
         score = res.valid.get("recall@50", float("nan"))
         tried.append({"params": params, "valid_recall@50": score,
@@ -128,7 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="ml-100k")
     ap.add_argument("--split", default="random")
-    ap.add_argument("--encoder", default="none")
+    ap.add_argument("--encoder", default="minilm")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--models", default="popularity,bpr,als,two-tower")
     ap.add_argument("--out", default="bench/results")

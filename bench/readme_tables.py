@@ -1,0 +1,69 @@
+"""Rewrite the README's benchmark section from the committed result files.
+
+    PYTHONPATH=src .venv/bin/python bench/readme_tables.py
+
+Reads bench/results/compare/*/results.json and bench/results/baselines_*.json and replaces
+the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md, so every
+number in the README comes from a file a bench command wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs"]
+
+
+def compare_table(path: Path) -> str:
+    res = json.loads(path.read_text())
+    summ = res["summary"]
+    base = summ["in-batch"]["hr@50"]["mean"]
+    n_seeds = len({r["seed"] for r in res["runs"]})
+    lines = [f"**{res['dataset']}** ({res['split']} split, {res['n_users']} users, "
+             f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
+             "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
+             "| examples/s |", "|---|---|---|---|---|---|---|---|"]
+    for s in [x for x in ORDER if x in summ]:
+        m = summ[s]
+        rel = m["hr@50"]["mean"] / base - 1
+        lines.append(
+            f"| {s} | {m['hr@50']['mean']:.4f} ± {m['hr@50']['std']:.4f} | {rel:+.1%} | "
+            f"{m['hr@100']['mean']:.4f} | {m['ndcg@10']['mean']:.4f} | "
+            f"{m['top100_share']['mean']:.3f} | {m['coverage@50']['mean']:.3f} | "
+            f"{m['examples_per_s']['mean']:,.0f} |")
+    return "\n".join(lines)
+
+
+def baseline_table(path: Path) -> str:
+    res = json.loads(path.read_text())
+    head = ("recall@50", "ndcg@10", "hr@50")
+    lines = [f"**{res['dataset']}**, {res['split']} split (`{path.relative_to(ROOT)}`)", "",
+             "| model | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for r in res["models"]:
+        lines.append(f"| {r['model']} | " + " | ".join(f"{r['test'][k]:.4f}" for k in head)
+                     + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parts = ["### Does cluster-goobs help? (`clusterneg compare`)", ""]
+    for p in sorted(RESULTS.glob("compare/*/results.json")):
+        parts += [compare_table(p), ""]
+    parts += ["Commands, the verdict and the analysis of why: [bench/README.md]"
+              "(bench/README.md).", "", "### Is the baseline strong? (`bench/baselines.py`)", ""]
+    for p in sorted(RESULTS.glob("baselines_*.json")):
+        parts += [baseline_table(p), ""]
+    text = "\n".join(parts).rstrip() + "\n"
+    readme = ROOT / "README.md"
+    src = readme.read_text()
+    new = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->",
+                 lambda _: f"<!-- bench:start -->\n{text}<!-- bench:end -->", src, flags=re.S)
+    readme.write_text(new)
+
+
+if __name__ == "__main__":
+    main()
