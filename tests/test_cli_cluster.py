@@ -116,3 +116,17 @@ def test_bad_options_are_one_line_errors(run, data: tuple[Path, Path]) -> None:
     assert code == 2 and err.strip().count("\n") == 0 and "n-clusters" in err
     code, _, err = run("embed", "--dataset", str(d), "--encoder", "precomputed:/no/such.npy")
     assert code == 2 and "no such file" in err
+
+
+def test_show_without_a_directory_clusters_now(run, data: tuple[Path, Path],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    d, emb = data
+
+    def fake_names(ds, emb, result, cache_dir=None, generator=None, progress=None):
+        return ["pens", "films", "phones"][: result.n_clusters]
+
+    monkeypatch.setattr("clusterneg.cluster.pipeline.names_for", fake_names)
+    code, out, err = run("clusters", "show", "--dataset", str(d), "--encoder",
+                         f"precomputed:{emb}", "--n-clusters", "3", "--limit", "2")
+    assert code == 0, err
+    assert "pens" in out and "films" in out and "phones" not in out  # --limit 2

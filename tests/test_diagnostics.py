@@ -20,6 +20,7 @@ from clusterneg.cluster import (
     diagnose,
     false_negative_rate,
     hardness,
+    model_hardness,
     nmi,
 )
 from clusterneg.errors import ConfigError
@@ -130,7 +131,9 @@ def _hardness_brute(uv: np.ndarray, iv: np.ndarray, pairs: list[tuple[int, int]]
         tn = [j for j in same if j not in pos[u]]
         if tn:
             acc["in_tn"].append(score(tn))
-        acc["rnd_tn"].append(score([j for j in others if j not in pos[u]]))
+        rnd_tn = [j for j in others if j not in pos[u]]
+        if rnd_tn:
+            acc["rnd_tn"].append(score(rnd_tn))
     return {k: float(np.mean(v)) if v else float("nan") for k, v in acc.items()}
 
 
@@ -216,3 +219,20 @@ def test_hardness_accepts_torch_tensors() -> None:
     want = hardness(uv, iv, POSITIVES, CLUSTERS)
     got = hardness(torch.tensor(uv, requires_grad=True), torch.tensor(iv), POSITIVES, CLUSTERS)
     assert got["hardness"] == pytest.approx(want["hardness"], rel=1e-5)
+
+
+def test_model_hardness_duck_typed() -> None:
+    import torch
+
+    rng = np.random.default_rng(10)
+    uv, iv = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))
+
+    class Model:
+        def item_embeddings(self) -> torch.Tensor:
+            return torch.tensor(iv)
+
+        def user_embeddings(self, idx: torch.Tensor) -> torch.Tensor:
+            return torch.tensor(uv)[idx]
+
+    got = model_hardness(Model(), POSITIVES, CLUSTERS, batch=1)
+    assert got["hardness"] == pytest.approx(hardness(uv, iv, POSITIVES, CLUSTERS)["hardness"])

@@ -209,3 +209,11 @@ def test_smollm2_real_gguf_q4_1() -> None:
     alone = enc.encode(TEXTS[2:])  # padding in a batch must not change the vector
     np.testing.assert_allclose(alone[0], emb[2], rtol=1e-3, atol=1e-3)
     assert anisotropy(emb) > 0.5  # decoder states share a common direction
+
+
+def test_postprocess_specs() -> None:
+    assert Postprocess.from_spec("whiten:3").dim == 3
+    assert Postprocess.from_spec("center").kind == "center"
+    for bad in ("center:3", "whiten:x", "pca"):
+        with pytest.raises(ConfigError):
+            Postprocess.from_spec(bad)

@@ -17,6 +17,7 @@ from clusterneg.cluster.diagnostics import (
     diagnose,
     false_negative_rate,
     hardness,
+    model_hardness,
     nmi,
 )
 from clusterneg.cluster.kmeans import Clusterer
@@ -38,6 +39,7 @@ __all__ = [
     "embed_and_cluster",
     "false_negative_rate",
     "hardness",
+    "model_hardness",
     "name_clusters",
     "names_for",
     "nmi",

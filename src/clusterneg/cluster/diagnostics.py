@@ -227,10 +227,24 @@ def hardness(user_vecs: np.ndarray, item_vecs: np.ndarray, user_items: sp.spmatr
     free_c = n_c - cnt_c
     has = free_c > 0
     out["in_cluster_true_neg"] = _mean((uc - sum_c)[has] / free_c[has])
-    out["random_true_neg"] = _mean((ua - per_user_sum[u]) / np.maximum(n - per_user_cnt[u], 1))
+    free = n - per_user_cnt[u]
+    out["random_true_neg"] = _mean((ua - per_user_sum[u])[free > 0] / free[free > 0])
     out["hardness"] = out["in_cluster"] - out["random"]
     out["hardness_true_neg"] = out["in_cluster_true_neg"] - out["random_true_neg"]
     return out
+
+
+def model_hardness(model: Any, user_items: sp.spmatrix, item_cluster: np.ndarray,
+                   batch: int = 4096) -> dict[str, float]:
+    """:func:`hardness` for any two-tower model exposing ``item_embeddings() -> [n_items, d]``
+    and ``user_embeddings(user_idx) -> [b, d]`` (torch), users embedded in batches."""
+    import torch
+
+    with torch.no_grad():
+        items = model.item_embeddings()
+        users = [model.user_embeddings(torch.arange(s, min(s + batch, user_items.shape[0])))
+                 for s in range(0, user_items.shape[0], batch)]
+        return hardness(torch.cat(users), items, user_items, item_cluster)
 
 
 def content_hardness(emb: np.ndarray, user_items: sp.spmatrix,

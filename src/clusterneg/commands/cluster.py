@@ -52,7 +52,8 @@ def cluster_command(
         help="Save centroids, assignments, diagnostics to DIR.")] = None,
     seed: int = typer.Option(0, help="k-means seed (and split seed for the diagnostics)."),
     min_cluster_size: int = typer.Option(5, help="Merge clusters smaller than this."),
-    postprocess: str = typer.Option(None, help="none | center | whiten (default: per encoder)."),
+    postprocess: str = typer.Option(
+        None, help="none | center | whiten | whiten:DIM (default: per encoder)."),
     names: bool = typer.Option(False, "--names/--no-names", help="Name clusters with SmolLM2."),
     batch_size: int = typer.Option(None, help="Encoder texts per forward pass."),
     pooling: str = typer.Option(None, help="Causal LMs: mean | last."),

@@ -72,7 +72,8 @@ def embed_command(
     out: Annotated[Path | None, typer.Option(
         help="Write the vectors to FILE (.npy or .parquet).")] = None,
     template: str = typer.Option(None, help="Profile (movies, products) or fields 'a,b,c'."),
-    postprocess: str = typer.Option(None, help="none | center | whiten (default: per encoder)."),
+    postprocess: str = typer.Option(
+        None, help="none | center | whiten | whiten:DIM (default: per encoder)."),
     batch_size: int = typer.Option(None, help="Texts per forward pass."),
     pooling: str = typer.Option(None, help="Causal LMs: mean | last."),
     dtype: str = typer.Option(None, help="float32 | bfloat16 (CPU autocast)."),

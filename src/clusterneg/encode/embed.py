@@ -67,8 +67,8 @@ def embed_catalog(
         template: text template (None: the dataset's default profile).
         cache: an :class:`EmbeddingCache`, a cache root, or None for the default root.
             Pass ``False`` to disable caching.
-        postprocess: "none" / "center" / "whiten" / a :class:`Postprocess` (None: the
-            encoder's ``default_postprocess``), fitted on this catalog.
+        postprocess: "none" / "center" / "whiten" / "whiten:DIM" / a :class:`Postprocess`
+            (None: the encoder's ``default_postprocess``), fitted on this catalog.
         normalize: L2-normalise the final rows.
         progress: a rich Progress for the encoding.
 
@@ -83,7 +83,7 @@ def embed_catalog(
         info["cache"] = None
     else:
         raw = _encode_texts(catalog, enc, template, cache, progress, info)
-    post = postprocess if isinstance(postprocess, Postprocess) else Postprocess(
+    post = postprocess if isinstance(postprocess, Postprocess) else Postprocess.from_spec(
         postprocess or getattr(enc, "default_postprocess", "none"))
     vectors = post.fit(raw).transform(raw) if post.kind != "none" else raw
     vectors = l2_normalize(vectors) if normalize else np.asarray(vectors, np.float32)

@@ -4,8 +4,10 @@ Decoder-LLM hidden states share a large common direction: the cosine of two unre
 sits near 1, so after L2 normalisation every item is close to every other and spherical
 k-means sees little structure. Subtracting the catalog mean (``center``) removes the common
 direction; ``whiten`` also rescales the principal axes to unit variance (BERT-whitening),
-optionally keeping only the top ``dim`` components. Both are fitted on the catalog being
-clustered (the cache stores raw vectors, so changing this never re-encodes).
+optionally keeping only the top ``dim`` components (``"whiten:64"``; full-rank whitening also
+amplifies the noise directions: on ml-100k SmolLM2 clusters, genre NMI at k=50 is 0.16
+centred, 0.24 whitened to 64 dims, 0.10 whitened full-rank). Both are fitted on the catalog
+being clustered (the cache stores raw vectors, so changing this never re-encodes).
 
 References:
     Ethayarajh, "How Contextual are Contextualized Word Representations?", EMNLP 2019.
@@ -13,7 +15,7 @@ References:
     Retrieval", arXiv 2103.15316, 2021. Ji et al., arXiv 2607.00448, "Method", step 1.
 
 Example:
-    >>> post = Postprocess("center").fit(raw)
+    >>> post = Postprocess.from_spec("center").fit(raw)   # or "whiten", "whiten:64"
     >>> anisotropy(post.transform(raw)) < anisotropy(raw)
     True
 """
@@ -48,6 +50,17 @@ class Postprocess:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"postprocess must be one of {KINDS}, got {self.kind!r}")
+
+    @staticmethod
+    def from_spec(spec: str) -> Postprocess:
+        """"none", "center", "whiten" or "whiten:DIM" (keep the top DIM components)."""
+        kind, _, dim = spec.partition(":")
+        if dim and kind != "whiten":
+            raise ConfigError(f"only whiten takes a dimension, got {spec!r}")
+        try:
+            return Postprocess(kind, dim=int(dim) if dim else None)
+        except ValueError as exc:
+            raise ConfigError(f"postprocess dimension must be an integer, got {spec!r}") from exc
 
     def fit(self, emb: np.ndarray) -> Postprocess:
         """Fit on float [N, d] embeddings; returns self."""
