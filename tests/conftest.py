@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+CliRun = Callable[..., tuple[int, str, str]]
 
 GENRES = ["space opera", "courtroom drama", "cooking show", "mountain hiking", "jazz piano"]
 
@@ -36,3 +39,20 @@ def write_synthetic(path: Path, n_users: int = 60, n_items: int = 50, per_user: 
 @pytest.fixture
 def synthetic_dir(tmp_path: Path) -> Path:
     return write_synthetic(tmp_path / "synthetic")
+
+
+@pytest.fixture
+def cli_run(capsys: pytest.CaptureFixture[str]) -> CliRun:
+    """``clusterneg.cli.main(args)`` -> (exit code, stdout, stderr), SystemExit caught."""
+    from clusterneg import cli
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            cli.main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run

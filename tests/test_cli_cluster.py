@@ -20,7 +20,7 @@ N_ITEMS, N_USERS = 60, 30
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+def run(monkeypatch: pytest.MonkeyPatch, cli_run, tmp_path: Path):
     """``clusterneg.cli.main`` with only the embed / cluster commands attached."""
     app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
     monkeypatch.setattr(cli, "app", app)
@@ -28,16 +28,7 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp
                                                    cluster_command.register(app)))
     monkeypatch.setenv("CLUSTERNEG_CACHE", str(tmp_path / "cache"))
 
-    def _run(*args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            cli.main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
+    return cli_run
 
 
 @pytest.fixture

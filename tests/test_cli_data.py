@@ -32,23 +32,14 @@ def atomic(tmp: Path, inter: str | bytes = INTER, item: str | bytes = ITEM) -> P
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+def run(monkeypatch: pytest.MonkeyPatch, cli_run):
     """Run ``clusterneg.cli.main`` with only the data command attached (other commands are
     other modules' business); returns (exit code, stdout, stderr)."""
     app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
     monkeypatch.setattr(cli, "app", app)
     monkeypatch.setattr(cli, "_register", lambda: data_command.register(app))
 
-    def _run(*args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            cli.main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
+    return cli_run
 
 
 def test_stats_json_values(run, tmp_path: Path) -> None:

@@ -5,50 +5,35 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
-from clusterneg.cli import main
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_train_then_evaluate(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
+def test_train_then_evaluate(synthetic_dir: Path, tmp_path: Path, cli_run) -> None:
     run = tmp_path / "r"
-    code, out, _ = _cli(["train", "--dataset", str(synthetic_dir), "--encoder", "none",
+    code, out, _ = cli_run("train", "--dataset", str(synthetic_dir), "--encoder", "none",
                          "--epochs", "2", "--batch-size", "32", "--dim", "8",
-                         "--out", str(run)], capsys)
+                         "--out", str(run))
     assert code == 0 and "hr@50" in out and (run / "model.safetensors").exists()
-    code, out, _ = _cli(["evaluate", str(run), "--save-topk", str(tmp_path / "t.parquet")],
-                        capsys)
+    code, out, _ = cli_run("evaluate", str(run), "--save-topk", str(tmp_path / "t.parquet"))
     assert code == 0 and (tmp_path / "t.parquet").exists()
 
 
-def test_unknown_sampler_is_one_line_exit_2(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
-    code, _, err = _cli(["train", "--dataset", str(synthetic_dir), "--encoder", "none",
-                         "--sampler", "nope", "--out", str(tmp_path / "x")], capsys)
+def test_unknown_sampler_is_one_line_exit_2(synthetic_dir: Path, tmp_path: Path, cli_run) -> None:
+    code, _, err = cli_run("train", "--dataset", str(synthetic_dir), "--encoder", "none",
+                         "--sampler", "nope", "--out", str(tmp_path / "x"))
     assert code == 2
     assert err.count("\n") == 1 and "nope" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
 
 
-def test_evaluate_a_directory_that_is_not_a_run(tmp_path: Path, capsys) -> None:
-    code, _, err = _cli(["evaluate", str(tmp_path)], capsys)
+def test_evaluate_a_directory_that_is_not_a_run(tmp_path: Path, cli_run) -> None:
+    code, _, err = cli_run("evaluate", str(tmp_path))
     assert code == 2 and "model.safetensors" in err
 
 
-def test_compare_writes_the_three_files(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
+def test_compare_writes_the_three_files(synthetic_dir: Path, tmp_path: Path, cli_run) -> None:
     out = tmp_path / "cmp"
-    code, stdout, _ = _cli(["compare", "--dataset", str(synthetic_dir), "--encoder", "none",
+    code, stdout, _ = cli_run("compare", "--dataset", str(synthetic_dir), "--encoder", "none",
                             "--samplers", "in-batch,mixed", "--seeds", "2", "--epochs", "2",
-                            "--batch-size", "32", "--dim", "8", "--out", str(out)], capsys)
+                            "--batch-size", "32", "--dim", "8", "--out", str(out))
     assert code == 0, stdout
     results = json.loads((out / "results.json").read_text())
     assert {r["sampler"] for r in results["runs"]} == {"in-batch", "mixed"}
