@@ -4,7 +4,6 @@ atomic and merge, bad files are reported."""
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
@@ -114,15 +113,13 @@ def test_cache_root_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     assert cache_root() == Path.cwd() / ".cache" / "clusterneg"
 
 
-def test_warm_catalog_run_is_fast(tmp_path: Path) -> None:
+def test_warm_catalog_run_encodes_nothing(tmp_path: Path) -> None:
+    # its speed is measured in bench/bench_encoders.py, never asserted here
     n = 3000
     cat = Catalog(np.array([str(i) for i in range(n)]),
                   {"title": [f"title {i}" for i in range(n)], "genres": ["A|B"] * n})
     enc = CountingEncoder(dim=384)
     embed_catalog(cat, enc, cache=tmp_path)
-    start = time.perf_counter()
     warm = embed_catalog(cat, enc, cache=tmp_path)
-    elapsed = time.perf_counter() - start
     assert enc.n_encoded == n and warm.info["cache"]["encoded"] == 0
-    assert elapsed < 1.0
     np.testing.assert_allclose(np.linalg.norm(warm.vectors, axis=1), 1.0, rtol=1e-5)
