@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clusterneg.eval.evaluate import evaluate_scores
-from clusterneg.experiment import ExperimentConfig, Prepared, prepare, run
+from clusterneg.experiment import ExperimentConfig, Prepared, evaluate_ranking, prepare, run
 from clusterneg.model import ModelConfig
 from clusterneg.train.config import TrainConfig
 
@@ -47,20 +46,12 @@ def _grid(spec: dict[str, list]) -> list[dict]:
 
 def _eval_factors(prep: Prepared, uf: np.ndarray, itf: np.ndarray, part: str) -> dict:
     users_t, items_t = torch.from_numpy(uf).float(), torch.from_numpy(itf).float()
-    return _eval(prep, lambda u: users_t[u] @ items_t.T, part)
-
-
-def _eval(prep: Prepared, fn, part: str):
-    targets = prep.test_csr if part == "test" else prep.valid_csr
-    exclude = prep.train_valid_csr if part == "test" else prep.train_csr
-    users = np.flatnonzero(targets.row_lengths() > 0)
-    pop = prep.dataset.item_popularity(prep.split.train)
-    return evaluate_scores(fn, users, targets, exclude, prep.dataset.n_items, item_popularity=pop)
+    return evaluate_ranking(lambda u: users_t[u] @ items_t.T, prep, part)
 
 
 def popularity(prep: Prepared) -> dict:
     pop = torch.from_numpy(prep.dataset.item_popularity(prep.split.train)).float()
-    ev = _eval(prep, lambda u: pop.expand(len(u), -1), "test")
+    ev = evaluate_ranking(lambda u: pop.expand(len(u), -1), prep, "test")
     return {"model": "popularity", "grid": [], "best": {}, "test": ev.summary,
             "exposure": ev.exposure}
 

@@ -139,18 +139,30 @@ def score_fn(model: TwoTower):
     return fn
 
 
-def evaluate_model(
-    model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+def evaluate_ranking(
+    scores: Any, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
 ) -> Any:
-    """Full-corpus ranking of ``part`` ('valid' or 'test'), seen items masked."""
+    """Full-corpus ranking of ``part`` ('valid' or 'test') by any scorer, seen items masked
+    (train for valid; train + valid for test).
+
+    Args:
+        scores: ``users [b] -> scores of every item [b, N]``.
+    """
     from clusterneg.eval.evaluate import evaluate_scores
 
     targets = prep.test_csr if part == "test" else prep.valid_csr
     exclude = prep.train_valid_csr if part == "test" else prep.train_csr
     users = np.flatnonzero(targets.row_lengths() > 0)
     pop = prep.dataset.item_popularity(prep.split.train)
-    return evaluate_scores(score_fn(model), users, targets, exclude, prep.dataset.n_items,
+    return evaluate_scores(scores, users, targets, exclude, prep.dataset.n_items,
                            ks=ks, item_popularity=pop)
+
+
+def evaluate_model(
+    model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+) -> Any:
+    """:func:`evaluate_ranking` with the two-tower model's scores."""
+    return evaluate_ranking(score_fn(model), prep, part, ks)
 
 
 def run(
