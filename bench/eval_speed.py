@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clusterneg.eval import ExposureContext, UserItemCSR, evaluate_scores, ranking_metrics
+from clusterneg.eval import ExposureContext, UserItems, evaluate_scores, ranking_metrics
 from clusterneg.eval.exposure import exposure_metrics
 
 OUT = Path(__file__).resolve().parent
@@ -24,10 +24,10 @@ def case(n_users: int, n_items: int, n_train: int, n_test: int, repeats: int = 5
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     ue, ie = torch.randn(n_users, 64), torch.randn(n_items, 64)
-    exclude = UserItemCSR.from_pairs(
+    exclude = UserItems.from_pairs(
         rng.integers(0, n_users, n_train), rng.integers(0, n_items, n_train), n_users
     )
-    targets = UserItemCSR.from_pairs(
+    targets = UserItems.from_pairs(
         rng.integers(0, n_users, n_test), rng.integers(0, n_items, n_test), n_users
     )
     ctx = ExposureContext(np.bincount(exclude.indices, minlength=n_items))

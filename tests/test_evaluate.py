@@ -15,7 +15,7 @@ import torch
 from clusterneg.errors import DataError
 from clusterneg.eval import (
     ExposureContext,
-    UserItemCSR,
+    UserItems,
     evaluate_scores,
     metrics_from_topk_parquet,
     read_topk_parquet,
@@ -29,8 +29,8 @@ SCORES = torch.tensor(
         [0.0, 0.6, 0.4, 0.7, 0.1, 0.9],  # user 1; items 5 and 3 (two best) are train items
     ]
 )
-EXCLUDE = UserItemCSR.from_pairs(np.array([0, 1, 1]), np.array([0, 5, 3]), 2)
-TARGETS = UserItemCSR.from_pairs(np.array([0, 0, 1]), np.array([4, 1, 2]), 2)
+EXCLUDE = UserItems.from_pairs(np.array([0, 1, 1]), np.array([0, 5, 3]), 2)
+TARGETS = UserItems.from_pairs(np.array([0, 0, 1]), np.array([4, 1, 2]), 2)
 
 
 def toy_score(users: torch.Tensor) -> torch.Tensor:
@@ -65,11 +65,11 @@ def random_problem(seed: int, n_users: int = 50, n_items: int = 80):
     ex_u = rng.integers(0, n_users, 600)
     ex_i = rng.integers(0, n_items, 600)
     scores[ex_u, ex_i] += 100.0  # excluded items score highest of all
-    exclude = UserItemCSR.from_pairs(ex_u, ex_i, n_users)
+    exclude = UserItems.from_pairs(ex_u, ex_i, n_users)
     t_u = rng.integers(0, n_users, 150)
     t_i = rng.integers(0, n_items, 150)
     keep = ~np.isin(t_u * n_items + t_i, ex_u * n_items + ex_i)
-    targets = UserItemCSR.from_pairs(t_u[keep], t_i[keep], n_users)
+    targets = UserItems.from_pairs(t_u[keep], t_i[keep], n_users)
     return scores, exclude, targets
 
 
@@ -129,7 +129,7 @@ def test_exposure_context_adds_exposure_and_buckets() -> None:
 
 
 def test_overlap_between_targets_and_exclude_is_reported(caplog) -> None:
-    exclude = UserItemCSR.from_pairs(np.array([0]), np.array([4]), 2)
+    exclude = UserItems.from_pairs(np.array([0]), np.array([4]), 2)
     with caplog.at_level(logging.WARNING):
         r = evaluate_scores(toy_score, None, TARGETS, exclude, 6, ks=(5,))
     assert "1 target pairs are also masked" in caplog.text
@@ -222,8 +222,8 @@ def test_ml100k_sized_evaluation_masks_every_seen_item() -> None:
     user_emb, item_emb = torch.randn(n_users, 64), torch.randn(n_items, 64)
     tr_u, tr_i = rng.integers(0, n_users, 80_000), rng.integers(0, n_items, 80_000)
     te_u, te_i = rng.integers(0, n_users, 10_000), rng.integers(0, n_items, 10_000)
-    exclude = UserItemCSR.from_pairs(tr_u, tr_i, n_users)
-    targets = UserItemCSR.from_pairs(te_u, te_i, n_users)
+    exclude = UserItems.from_pairs(tr_u, tr_i, n_users)
+    targets = UserItems.from_pairs(te_u, te_i, n_users)
     ctx = ExposureContext(np.bincount(tr_i, minlength=n_items))
     r = evaluate_scores(
         lambda u: user_emb[u] @ item_emb.T, None, targets, exclude, n_items, exposure_ctx=ctx

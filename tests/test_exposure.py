@@ -9,7 +9,7 @@ import pytest
 
 from clusterneg.eval import (
     ExposureContext,
-    UserItemCSR,
+    UserItems,
     exposure_counts,
     exposure_metrics,
     gini,
@@ -107,7 +107,7 @@ def test_recall_by_popularity_bucket_hand_case() -> None:
     topk = np.array([[0, 5, 1], [3, 2, 4]])
     # user 0 targets {0 (b4, hit), 1 (b0, hit at rank 2), 9 (b2, miss)}
     # user 1 targets {2 (b1, hit), 7 (b3, miss)}
-    t = UserItemCSR.from_pairs(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 9, 2, 7]), 2)
+    t = UserItems.from_pairs(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 9, 2, 7]), 2)
     r = recall_by_popularity_bucket(topk, t.indptr, t.indices, pop, k=3, n_buckets=5)
     assert r["n_targets"].tolist() == [1, 1, 1, 1, 1]
     assert r["hits"].tolist() == [1, 1, 0, 0, 1]
@@ -125,7 +125,7 @@ def test_bucket_hits_sum_to_total_hits() -> None:
     pop = rng.zipf(1.5, n_items).clip(max=10_000)
     topk = np.stack([rng.permutation(n_items)[:50] for _ in range(40)])
     users = rng.integers(0, 40, 400)
-    t = UserItemCSR.from_pairs(users, rng.integers(0, n_items, 400), 40)
+    t = UserItems.from_pairs(users, rng.integers(0, n_items, 400), 40)
     r = recall_by_popularity_bucket(topk, t.indptr, t.indices, pop, k=50)
     in_top = sum(len(set(topk[u]) & set(t.row(u).tolist())) for u in range(40))
     assert int(r["hits"].sum()) == in_top

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clusterneg.errors import ConfigError
-from clusterneg.eval import UserItemCSR, as_csr, ranking_metrics, target_ranks
+from clusterneg.eval import UserItems, ranking_metrics, target_ranks
 
 
 def reference_metrics(
@@ -45,10 +45,10 @@ def reference_metrics(
     return summary, per
 
 
-def csr_of(targets: list[set[int]]) -> UserItemCSR:
+def csr_of(targets: list[set[int]]) -> UserItems:
     users = np.repeat(np.arange(len(targets)), [len(t) for t in targets])
     items = np.array([i for t in targets for i in sorted(t)], dtype=np.int64)
-    return UserItemCSR.from_pairs(users, items, len(targets))
+    return UserItems.from_pairs(users, items, len(targets))
 
 
 def test_hand_computed_three_users() -> None:
@@ -113,7 +113,7 @@ def test_padding_k_wider_than_list_and_duplicates() -> None:
     # -1 is padding; K=10 > Kmax=3 is evaluated on the whole list.
     # Target pair (0, 2) given twice counts once. Item 2 listed twice: first rank (1) counts.
     topk = np.array([[5, 2, 2], [-1, -1, -1]])
-    t = as_csr((np.array([0, 2, 3]), np.array([2, 2, 7])))
+    t = UserItems.coerce((np.array([0, 2, 3]), np.array([2, 2, 7])))
     r = ranking_metrics(topk, t.indptr, t.indices, ks=(1, 10))
     assert r.per_user["n_targets"].tolist() == [1, 1]
     assert r.per_user["hits@10"].tolist() == [1, 0]
@@ -170,14 +170,14 @@ def test_paired_values_reproduce_summary() -> None:
 
 
 def test_csr_helpers() -> None:
-    csr = UserItemCSR.from_pairs(np.array([2, 0, 2, 2]), np.array([5, 1, 3, 5]), n_rows=4)
+    csr = UserItems.from_pairs(np.array([2, 0, 2, 2]), np.array([5, 1, 3, 5]), n_rows=4)
     assert csr.indptr.tolist() == [0, 1, 1, 3, 3]
     assert csr.indices.tolist() == [1, 3, 5]
     sub = csr.take_rows(np.array([2, 1, 0, 2]))
     assert sub.indptr.tolist() == [0, 2, 2, 3, 5]
     assert sub.indices.tolist() == [3, 5, 1, 3, 5]
     with pytest.raises(ValueError):
-        UserItemCSR.from_pairs(np.array([4]), np.array([0]), n_rows=4)
+        UserItems.from_pairs(np.array([4]), np.array([0]), n_rows=4)
 
 
 def test_bad_inputs() -> None:

@@ -18,6 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clusterneg.data.user_items import UserItems
 from clusterneg.errors import ConfigError
 from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
 from clusterneg.model import ModelConfig, TwoTower
@@ -38,12 +39,14 @@ def make_ctx(seed: int = 0, n_items: int = N_ITEMS) -> SamplerContext:
     counts = torch.randint(1, 20, (n_items,), generator=g).float()
     user_items = [torch.randperm(n_items, generator=g)[:20].sort().values
                   for _ in range(N_USERS)]
-    indptr = torch.tensor([0] + [len(x) for x in user_items]).cumsum(0)
+    users = torch.repeat_interleave(torch.arange(N_USERS), len(user_items[0]))
     return SamplerContext(
         n_items=n_items, item_log_freq=(counts / counts.sum()).log(),
         item_cluster=torch.randint(0, N_CLUSTERS, (n_items,), generator=g),
-        n_clusters=N_CLUSTERS, user_items_indptr=indptr,
-        user_items_indices=torch.cat(user_items), batch_size=B, seed=seed)
+        n_clusters=N_CLUSTERS,
+        user_items=UserItems.from_pairs(users.numpy(), torch.cat(user_items).numpy(), N_USERS,
+                                        n_items),
+        batch_size=B, seed=seed)
 
 
 def make_model() -> TwoTower:
@@ -139,8 +142,7 @@ def _same(x: list[NegativeBlock], y: list[NegativeBlock]) -> bool:
 def test_contract_user_items_are_masked_and_counted(name: str) -> None:
     ctx, model = make_ctx(), make_model()
     sampler = build_sampler(name, ctx, mask_user_items=True, **OPTIONS[name])
-    seen = {u: set(ctx.user_items_indices[ctx.user_items_indptr[u]:ctx.user_items_indptr[u + 1]]
-                   .tolist()) for u in range(N_USERS)}
+    seen = {u: set(ctx.user_items.row(u).tolist()) for u in range(N_USERS)}
     for batch in batches(4):
         blocks, _ = run_step(sampler, model, batch, ctx)
         for block in blocks:
@@ -162,8 +164,7 @@ def test_in_batch_valid_masks_user_items_in_the_loss() -> None:
     assert valid is not None and valid.shape == (B, B) and bool(valid.diagonal().all())
     u, it = batch.users, batch.items
     for i in range(B):
-        row = set(ctx.user_items_indices[ctx.user_items_indptr[u[i]]:ctx.user_items_indptr[
-            u[i] + 1]].tolist())
+        row = set(ctx.user_items.row(int(u[i])).tolist())
         for j in range(B):
             expect = i == j or int(it[j]) == int(it[i]) or int(it[j]) not in row
             assert bool(valid[i, j]) == expect

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from clusterneg.eval import UserItemCSR, compare_metric, paired_bootstrap, paired_test
+from clusterneg.eval import UserItems, compare_metric, paired_bootstrap, paired_test
 from clusterneg.eval.metrics import ranking_metrics
 
 
@@ -83,7 +83,7 @@ def test_weighted_bootstrap_and_compare_metric_for_pooled_hr() -> None:
     rng = np.random.default_rng(5)
     n_users, n_items = 60, 100
     users = rng.integers(0, n_users, 300)
-    t = UserItemCSR.from_pairs(users, rng.integers(0, n_items, 300), n_users)
+    t = UserItems.from_pairs(users, rng.integers(0, n_items, 300), n_users)
     lists = [np.stack([rng.permutation(n_items)[:20] for _ in range(n_users)]) for _ in (0, 1)]
     base, other = (ranking_metrics(x, t.indptr, t.indices, ks=(20,)) for x in lists)
     for name in ("hr@20", "recall@20", "ndcg@20", "mrr"):

@@ -12,8 +12,8 @@ from clusterneg.data.splits import (
     VALID,
     holdout_counts,
     leave_last_out_labels,
-    user_items_csr,
 )
+from clusterneg.data.user_items import UserItems
 from clusterneg.errors import ConfigError
 
 
@@ -174,7 +174,7 @@ def test_presplit_carves_validation_from_train() -> None:
     assert len(rand.valid) == 2 and len(rand.train) == 4  # one row per user (ratio 1/9 of 3)
 
 
-def test_describe_and_history() -> None:
+def test_describe() -> None:
     inter = Interactions([0, 0, 0, 1, 1, 1], [1, 2, 1, 3, 4, 5], [1, 2, 3, 1, 2, 3], None)
     ds = Dataset("d", np.array(["a", "b"]), Catalog(np.array(list("012345"))), inter)
     split = make_split(ds, method="leave-last-out")
@@ -182,14 +182,11 @@ def test_describe_and_history() -> None:
     assert (d["n_train"], d["n_valid"], d["n_test"]) == (2, 2, 2)
     assert d["test_pairs_in_train"] == 1  # user 0 re-consumed item 1
     assert d["test_users_without_train"] == 0
-    assert len(split.history("valid")) == 2 and len(split.history("test")) == 4
-    with pytest.raises(ConfigError):
-        split.history("train")
 
 
-def test_user_items_csr() -> None:
+def test_user_items_to_scipy() -> None:
     inter = Interactions([0, 0, 2, 2, 2], [3, 1, 0, 0, 3], None, None)
-    m = user_items_csr(inter, n_users=3, n_items=4)
+    m = UserItems.from_interactions(inter, n_users=3, n_items=4).to_scipy()
     assert m.shape == (3, 4)
     assert m.toarray().tolist() == [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 1]]
     assert m.indptr.tolist() == [0, 2, 2, 4] and m.indices.tolist() == [1, 3, 0, 3]

@@ -52,7 +52,7 @@ def test_run_dir_round_trip_and_topk_parquet(synthetic_dir: Path, tmp_path: Path
     assert saved["test"]["hr@50"] == pytest.approx(res.metrics["hr@50"])
     ev = evaluate_run(out, save_topk=tmp_path / "topk.parquet", k=20)
     assert ev.summary["hr@50"] == pytest.approx(res.metrics["hr@50"])
-    from clusterneg.eval.evaluate import metrics_from_topk_parquet
+    from clusterneg.eval.topk_parquet import metrics_from_topk_parquet
 
     test = prep.split.test
     again = metrics_from_topk_parquet(tmp_path / "topk.parquet", prep.dataset.user_ids[test.user],

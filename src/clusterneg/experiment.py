@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from clusterneg.data.dataset import Dataset
-from clusterneg.eval.csr import UserItemCSR
+from clusterneg.data.user_items import UserItems
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.train.checkpoint import save_checkpoint
 from clusterneg.train.config import TrainConfig
@@ -60,15 +60,16 @@ class ExperimentConfig:
 
 @dataclass
 class Prepared:
-    """The sampler-independent inputs of every run: dataset, split, CSRs, embeddings."""
+    """The sampler-independent inputs of every run: dataset, split, each part's per-user item
+    sets (built here once, passed to the samplers, evaluation and diagnostics), embeddings."""
 
     config: ExperimentConfig
     dataset: Dataset
     split: Any
-    train_csr: UserItemCSR
-    valid_csr: UserItemCSR
-    test_csr: UserItemCSR
-    train_valid_csr: UserItemCSR
+    train_items: UserItems
+    valid_items: UserItems
+    test_items: UserItems
+    train_valid_items: UserItems
     content: np.ndarray | None = None
     item_cluster: np.ndarray | None = None
     n_clusters: int = 0
@@ -78,7 +79,7 @@ class Prepared:
         return TrainData(
             n_users=self.dataset.n_users, n_items=self.dataset.n_items, train=self.split.train,
             content=self.content if with_content else None, item_cluster=self.item_cluster,
-            n_clusters=self.n_clusters,
+            n_clusters=self.n_clusters, user_items=self.train_items,
         )
 
 
@@ -105,19 +106,16 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
 
     ds = load_dataset(cfg.dataset)
     split = make_split(ds, method=cfg.split, seed=cfg.split_seed)
-    n_u = ds.n_users
-    csr = {name: UserItemCSR.from_pairs(part.user, part.item, n_u)
-           for name, part in (("train", split.train), ("valid", split.valid), ("test", split.test))}
-    tv = UserItemCSR.from_pairs(
-        np.concatenate([split.train.user, split.valid.user]),
-        np.concatenate([split.train.item, split.valid.item]), n_u,
-    )
-    prep = Prepared(cfg, ds, split, csr["train"], csr["valid"], csr["test"], tv)
+    def items(*parts: Any) -> UserItems:
+        return UserItems.from_interactions(list(parts), ds.n_users, ds.n_items)
+
+    prep = Prepared(cfg, ds, split, items(split.train), items(split.valid), items(split.test),
+                    items(split.train, split.valid))
     if cfg.encoder != "none":
         from clusterneg.cluster import embed_and_cluster
 
         emb, info = embed_and_cluster(ds, cfg.encoder, cfg.n_clusters, seed=cfg.split_seed,
-                                      cache_dir=cfg.cache_dir, train=split.train,
+                                      cache_dir=cfg.cache_dir, user_items=prep.train_items,
                                       name=cfg.name_clusters, progress=progress)
         prep.content = emb
         prep.item_cluster = np.asarray(info.item_cluster, dtype=np.int64)
@@ -150,8 +148,8 @@ def evaluate_ranking(
     """
     from clusterneg.eval.evaluate import evaluate_scores
 
-    targets = prep.test_csr if part == "test" else prep.valid_csr
-    exclude = prep.train_valid_csr if part == "test" else prep.train_csr
+    targets = prep.test_items if part == "test" else prep.valid_items
+    exclude = prep.train_valid_items if part == "test" else prep.train_items
     users = np.flatnonzero(targets.row_lengths() > 0)
     pop = prep.dataset.item_popularity(prep.split.train)
     return evaluate_scores(scores, users, targets, exclude, prep.dataset.n_items,

@@ -46,7 +46,7 @@ def evaluate_run(
     model, prep, _ = load_run(run_dir)
     ev = evaluate_model(model, prep, part)
     if save_topk is not None:
-        from clusterneg.eval.evaluate import save_topk_parquet
+        from clusterneg.eval.topk_parquet import save_topk_parquet
 
         users = np.asarray(ev.users)
         save_topk_parquet(save_topk, prep.dataset.user_ids[users], prep.dataset.catalog.item_ids,

@@ -24,8 +24,10 @@ References:
     Vinh, Epps, Bailey, JMLR 2010 (arithmetic-mean normalisation).
 
 Example:
-    >>> fn = false_negative_rate(user_items_csr(train, n_users, n_items), item_cluster)
-    >>> fn["in_cluster"], fn["random"], fn["lift"]
+    >>> user_items = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 0]]))
+    >>> fn = false_negative_rate(user_items, item_cluster=np.array([0, 0, 1, 1]))
+    >>> round(fn["in_cluster"], 4), round(fn["random"], 4), round(fn["lift"], 4), fn["pairs"]
+    (0.6667, 0.2222, 3.0, 3)
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from clusterneg.cluster.auto import AutoRule, choose_n_clusters
 from clusterneg.cluster.diagnostics import diagnose
 from clusterneg.cluster.kmeans import Clusterer
 from clusterneg.data.dataset import Dataset, Interactions
+from clusterneg.data.user_items import UserItems
 from clusterneg.encode.embed import embed_catalog
 from clusterneg.encode.template import template_from_spec, title_texts
 from clusterneg.errors import ConfigError, DataError
@@ -108,13 +109,17 @@ def category_level_for(dataset: Dataset, template: Any = None) -> int | str:
     return 1 if tmpl is not None and tmpl.name == "products" else "first"
 
 
-def training_matrix(dataset: Dataset, train: Interactions | None, seed: int) -> sp.csr_matrix:
-    """Training positives as [n_users, n_items] CSR: ``train`` if given, else the split the
-    trainer uses (``make_split(dataset, seed=seed).train``), so diagnostics never see test."""
-    from clusterneg.data.splits import make_split, user_items_csr
+def training_matrix(dataset: Dataset, train: Interactions | UserItems | None,
+                    seed: int) -> sp.csr_matrix:
+    """Training positives as [n_users, n_items] CSR: ``train`` if given (interactions or the
+    already built :class:`UserItems`), else the split the trainer uses
+    (``make_split(dataset, seed=seed).train``), so diagnostics never see test."""
+    from clusterneg.data.splits import make_split
 
+    if isinstance(train, UserItems):
+        return train.to_scipy()
     part = train if train is not None else make_split(dataset, seed=seed).train
-    return user_items_csr(part, dataset.n_users, dataset.n_items)
+    return UserItems.from_interactions(part, dataset.n_users, dataset.n_items).to_scipy()
 
 
 def embed_and_cluster(
@@ -125,6 +130,7 @@ def embed_and_cluster(
     cache_dir: str | Path | None = None,
     *,
     train: Interactions | None = None,
+    user_items: UserItems | None = None,
     template: Any = None,
     postprocess: str | None = None,
     min_cluster_size: int = 5,
@@ -143,6 +149,7 @@ def embed_and_cluster(
         seed: k-means seed (and the split seed when ``train`` is None).
         cache_dir: cache root (None: ``$CLUSTERNEG_CACHE`` or ``./.cache/clusterneg``).
         train: training interactions for the diagnostics (None: see :func:`training_matrix`).
+        user_items: the training item sets already built (takes precedence over ``train``).
         template: text template spec (None: the dataset's default profile).
         postprocess: "none" / "center" / "whiten" (None: the encoder's default).
         min_cluster_size: clusters with fewer items are merged into their nearest neighbours.
@@ -164,7 +171,8 @@ def embed_and_cluster(
     embedded = embed_catalog(dataset.catalog, encoder, template=template, cache=cache_dir,
                              postprocess=postprocess, progress=progress)
     emb = embedded.vectors
-    user_items = training_matrix(dataset, train, seed)
+    user_items = training_matrix(dataset, user_items if user_items is not None else train,
+                                 seed)
     copts = dict(clusterer_opts or {})
     meta: dict[str, Any] = {"dataset": dataset.name, "encoder": embedded.model_id,
                             "embedding": embedded.info, "seed": seed,

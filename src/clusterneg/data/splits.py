@@ -19,8 +19,8 @@ Methods (``make_split(method=...)``):
 
 Without validation (``valid=False``) its share stays in train. Repeated (user, item) pairs
 are kept as they are in every part (train may use repeats as extra signal); evaluation treats
-each user's targets as a set (see :func:`user_items_csr`). Evaluation never tunes on test:
-tune on ``valid``, whose masking history is ``train`` only (:meth:`Split.history`).
+each user's targets as a set (:class:`clusterneg.data.user_items.UserItems`). Evaluation
+never tunes on test: tune on ``valid``, whose masking history is ``train`` only.
 
 References:
     The paper clusterneg implements, arXiv 2607.00448, "Reported results" (global HR@K over
@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from clusterneg.data.dataset import Dataset, Interactions
 from clusterneg.errors import ConfigError
@@ -66,18 +65,6 @@ class Split:
     method: str
     seed: int
     valid_from: str = "split"
-
-    def history(self, part: str) -> Interactions:
-        """Interactions known before ``part``: what evaluation masks from the ranking.
-
-        Args:
-            part: "valid" (history = train) or "test" (history = train + valid).
-        """
-        if part == "valid":
-            return self.train
-        if part == "test":
-            return Interactions.concat([self.train, self.valid])
-        raise ConfigError(f"part must be 'valid' or 'test', got {part!r}")
 
     def describe(self) -> dict[str, object]:
         """Sizes and sanity counts, JSON-ready (for reports and run metadata)."""
@@ -237,30 +224,6 @@ def temporal_labels(inter: Interactions, cut: tuple[float, float]) -> np.ndarray
     if not (labels == TRAIN).any():
         raise ConfigError(f"temporal cut {cut} leaves train empty: too many equal timestamps")
     return labels
-
-
-def user_items_csr(inter: Interactions, n_users: int, n_items: int) -> sp.csr_matrix:
-    """Per-user item sets as a binary CSR matrix (repeated pairs kept once).
-
-    Args:
-        inter: interactions (e.g. the train part, to mask seen items).
-        n_users: number of rows.
-        n_items: number of columns.
-
-    Returns:
-        float32 ``scipy.sparse.csr_matrix`` [n_users, n_items] of ones, sorted indices.
-
-    Example:
-        >>> m = user_items_csr(Interactions([0, 0, 1], [2, 2, 0], None, None), 2, 3)
-        >>> m.toarray().tolist()
-        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
-    """
-    data = np.ones(len(inter), dtype=np.float32)
-    m = sp.csr_matrix((data, (inter.user, inter.item)), shape=(n_users, n_items))
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    m.sort_indices()
-    return m
 
 
 def _rank_in_user(sorted_users: np.ndarray, from_end: bool) -> tuple[np.ndarray, np.ndarray]:

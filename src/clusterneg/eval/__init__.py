@@ -15,15 +15,8 @@ Public API:
 
 from __future__ import annotations
 
-from clusterneg.eval.csr import UserItemCSR, as_csr
-from clusterneg.eval.evaluate import (
-    EvalResult,
-    evaluate_scores,
-    metrics_from_topk_parquet,
-    rank_all_items,
-    read_topk_parquet,
-    save_topk_parquet,
-)
+from clusterneg.data.user_items import UserItems
+from clusterneg.eval.evaluate import EvalResult, evaluate_scores, rank_all_items
 from clusterneg.eval.exposure import (
     ExposureContext,
     exposure_counts,
@@ -42,14 +35,18 @@ from clusterneg.eval.metrics import (
     target_ranks,
 )
 from clusterneg.eval.significance import compare_metric, paired_bootstrap, paired_test
+from clusterneg.eval.topk_parquet import (
+    metrics_from_topk_parquet,
+    read_topk_parquet,
+    save_topk_parquet,
+)
 
 __all__ = [
     "DEFAULT_KS",
     "EvalResult",
     "ExposureContext",
     "MetricResult",
-    "UserItemCSR",
-    "as_csr",
+    "UserItems",
     "compare_metric",
     "evaluate_scores",
     "exposure_counts",

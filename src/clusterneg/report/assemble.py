@@ -97,7 +97,7 @@ def _examples(prep: Any, first: dict[str, Any], titles: Sequence[str],
     for row in sorted(picks.tolist()):
         u = int(users[row])
         hist = _recent_history(prep.split.train, u, 15)
-        targets = prep.test_csr.row(u)
+        targets = prep.test_items.row(u)
         retrieved = {s: r.topk[row] for s, r in first.items()}
         out.append(example_user(str(prep.dataset.user_ids[u]), hist, targets, retrieved,
                                 titles, cluster, names))

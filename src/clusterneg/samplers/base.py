@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from clusterneg.data.user_items import UserItems
+
 
 @dataclass
 class Batch:
@@ -119,8 +121,8 @@ class SamplerContext:
             never seen get a small floor), used for the in-batch logQ.
         item_cluster: int64 [N] cluster id per item (LLM clusters), or None.
         n_clusters: C, number of clusters (0 when item_cluster is None).
-        user_items_indptr, user_items_indices: CSR of each user's training items (for
-            optional masking of the user's own items as false negatives), or None.
+        user_items: each user's training items (for optional masking of the user's own
+            items as false negatives, :meth:`UserItems.contains`), or None.
         item_rows: float32 [N, r] item-tower input rows (content features) for pool preload,
             or None when the item tower consumes ids only.
         batch_size: training batch size B.
@@ -132,8 +134,7 @@ class SamplerContext:
     item_log_freq: torch.Tensor
     item_cluster: torch.Tensor | None = None
     n_clusters: int = 0
-    user_items_indptr: torch.Tensor | None = None
-    user_items_indices: torch.Tensor | None = None
+    user_items: UserItems | None = None
     item_rows: torch.Tensor | None = None
     batch_size: int = 256
     seed: int = 0

@@ -20,7 +20,6 @@ import torch
 
 from clusterneg.errors import ConfigError
 from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.false_negatives import UserItemIndex
 from clusterneg.samplers.proposals import (
     InBatchProposal,
     Proposal,
@@ -99,7 +98,12 @@ class SamplerBase:
         self.mask_user_items = check_bool("mask_user_items", mask_user_items)
         self.generator = torch.Generator(device=self.device).manual_seed(int(ctx.seed))
         self.item_freq = ctx.item_log_freq.to(self.device).float().exp()
-        self.user_index = UserItemIndex.from_context(ctx) if mask_user_items else None
+        self.user_index = None
+        if mask_user_items:
+            if ctx.user_items is None:
+                raise ConfigError("mask_user_items needs the users' training items in the "
+                                  "sampler context")
+            self.user_index = ctx.user_items
         self.proposals: list[Proposal] = [InBatchProposal(self.item_freq)] if in_batch else []
         self.options: dict[str, Any] = {"in_batch": in_batch, "logq": logq,
                                         "mask_user_items": mask_user_items}

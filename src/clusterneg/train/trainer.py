@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from clusterneg.data.dataset import Interactions
+from clusterneg.data.user_items import UserItems
 from clusterneg.loss import LossOutput, in_batch_log_q, sampled_softmax_loss
 from clusterneg.model import ModelConfig, TwoTower, build_history
 from clusterneg.samplers import build_sampler
@@ -45,6 +46,7 @@ class TrainData:
         content: float32 [N, d_c] item content embeddings, or None.
         item_cluster: int64 [N] cluster id per item, or None.
         n_clusters: number of clusters C.
+        user_items: each user's training items (None: built here from ``train``).
     """
 
     n_users: int
@@ -53,6 +55,11 @@ class TrainData:
     content: np.ndarray | None = None
     item_cluster: np.ndarray | None = None
     n_clusters: int = 0
+    user_items: UserItems | None = None
+
+    def __post_init__(self) -> None:
+        if self.user_items is None:
+            self.user_items = UserItems.from_interactions(self.train, self.n_users, self.n_items)
 
 
 @dataclass
@@ -83,18 +90,15 @@ def item_log_freq(items: np.ndarray, n_items: int) -> torch.Tensor:
 
 
 def sampler_context(data: TrainData, cfg: TrainConfig) -> SamplerContext:
-    """Build the :class:`SamplerContext` a sampler may read (frequencies, clusters, CSR)."""
-    from clusterneg.eval.csr import UserItemCSR
-
-    csr = UserItemCSR.from_pairs(data.train.user, data.train.item, data.n_users)
+    """Build the :class:`SamplerContext` a sampler may read (frequencies, clusters, the users'
+    training items)."""
     cluster = None if data.item_cluster is None else torch.as_tensor(data.item_cluster).long()
     return SamplerContext(
         n_items=data.n_items,
         item_log_freq=item_log_freq(data.train.item, data.n_items),
         item_cluster=cluster,
         n_clusters=int(data.n_clusters) if cluster is not None else 0,
-        user_items_indptr=torch.from_numpy(csr.indptr),
-        user_items_indices=torch.from_numpy(csr.indices),
+        user_items=data.user_items,
         item_rows=None,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
