@@ -36,9 +36,9 @@ from bench_samplers import N_CLUSTERS, N_ITEMS, N_USERS, synthetic  # noqa: E402
 OUT = Path(__file__).resolve().parent / "results"
 SETTINGS = {  # name -> (sampler, sampler options, global logq switch)
     "in-batch": ("in-batch", {}, True),
-    "cg mixture": ("cluster-goobs", {"n_cluster": 8, "n_random": 8, "logq": "mixture"}, True),
-    "cg block": ("cluster-goobs", {"n_cluster": 8, "n_random": 8, "logq": "block"}, True),
-    "cg none": ("cluster-goobs", {"n_cluster": 8, "n_random": 8, "logq": "none"}, True),
+    "cg mixture": ("cluster-goobs", {"n_cluster": 8, "n_random": 8, "logq_mode": "mixture"}, True),
+    "cg block": ("cluster-goobs", {"n_cluster": 8, "n_random": 8, "logq_mode": "block"}, True),
+    "cg none": ("cluster-goobs", {"n_cluster": 8, "n_random": 8, "logq_mode": "none"}, True),
     "cg off": ("cluster-goobs", {"n_cluster": 8, "n_random": 8}, False),
 }
 
@@ -81,7 +81,7 @@ def evaluate(model, train_set: Interactions, test_users: np.ndarray,
 def run(name: str, seed: int, epochs: int, lr: float, data: TrainData, test: tuple) -> dict:
     sampler, opts, logq = SETTINGS[name]
     cfg = TrainConfig(sampler=sampler, sampler_options=opts, epochs=epochs, batch_size=1024,
-                      lr=lr, logq=logq, seed=seed, threads=2)
+                      lr=lr, logq_correction=logq, seed=seed, threads=2)
     t0 = time.perf_counter()
     res = train(data, ModelConfig(dim=64, temperature=0.05, history_len=50, content=False),
                 cfg)

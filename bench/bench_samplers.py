@@ -28,7 +28,7 @@ from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
 from clusterneg.model import ModelConfig, TwoTower, build_history
 from clusterneg.pool import ClusterPool
 from clusterneg.samplers import SAMPLER_NAMES, build_sampler
-from clusterneg.samplers.base import Batch, SamplerContext
+from clusterneg.samplers.protocol import Batch, SamplerContext
 
 OUT = Path(__file__).resolve().parent / "results"
 N_ITEMS, N_CLUSTERS, N_USERS, N_INTER, D_CONTENT = 30_000, 300, 5_000, 300_000, 384

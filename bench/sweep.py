@@ -28,7 +28,7 @@ from clusterneg.model import ModelConfig
 from clusterneg.train.config import TrainConfig
 
 MODEL_KEYS = {"temperature", "history_len", "dim", "user_id", "item_id", "content_hidden"}
-TRAIN_KEYS = {"lr", "logq", "batch_size", "epochs", "weight_decay"}
+TRAIN_KEYS = {"lr", "logq_correction", "batch_size", "epochs", "weight_decay"}
 SHOW = ("hr@50", "hr@100", "recall@50", "ndcg@10", "mrr")
 
 
@@ -37,8 +37,11 @@ def parse_setting(text: str) -> tuple[str, dict, dict, dict]:
     opts = parse_options([p for p in rest.split(",") if p]) if rest else {}
     model = {k: opts.pop(k) for k in list(opts) if k in MODEL_KEYS}
     # a boolean logq switches the correction off/on (train); a string picks the sampler's mode
-    train = {k: opts.pop(k) for k in list(opts)
-             if k in TRAIN_KEYS and not (k == "logq" and isinstance(opts[k], str))}
+    # (the recorded commands in bench/results write both as "logq")
+    if "logq" in opts:
+        logq = opts.pop("logq")
+        opts["logq_mode" if isinstance(logq, str) else "logq_correction"] = logq
+    train = {k: opts.pop(k) for k in list(opts) if k in TRAIN_KEYS}
     return sampler, model, train, opts
 
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
 from clusterneg.samplers import Batch, SamplerContext, build_sampler
+from clusterneg.samplers.objective import sampler_loss
 
 
 class MyTwoTower(nn.Module):
@@ -65,9 +65,8 @@ def test_sampler_and_loss_train_a_foreign_model(one_thread: None) -> None:
         batch = Batch(users, items, step=step)
         blocks = sampler.negatives(batch, model)
         u, v = model.user(users), model.item(items)
-        ib = sampler.in_batch_log_q(batch, in_batch_log_q(ctx.item_log_freq, items))
-        loss = sampled_softmax_loss(u, v, items, 0.1, in_batch_log_q=ib, blocks=blocks,
-                                    block_vectors=[model.item(b.item_ids) for b in blocks]).loss
+        loss = sampler_loss(sampler, batch, blocks, u, v, lambda b: model.item(b.item_ids),
+                            0.1, ctx.item_log_freq).loss
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
-from clusterneg.samplers.base import NegativeBlock
+from clusterneg.samplers.protocol import NegativeBlock
 
 
 def _unit(*rows: list[float]) -> torch.Tensor:

@@ -23,7 +23,8 @@ from clusterneg.errors import ConfigError
 from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers import SAMPLER_NAMES, build_sampler, sampler_options
-from clusterneg.samplers.base import Batch, NegativeBlock, NegativeSampler, SamplerContext
+from clusterneg.samplers.objective import sampler_loss
+from clusterneg.samplers.protocol import Batch, NegativeBlock, NegativeSampler, SamplerContext
 
 N_ITEMS, N_USERS, N_CLUSTERS, B = 60, 12, 6, 8
 OPTIONS = {  # small sizes so every block is non-trivial on a 60-item catalog
@@ -63,13 +64,10 @@ def batches(n: int, seed: int = 7) -> list[Batch]:
 def run_step(sampler, model: TwoTower, batch: Batch, ctx: SamplerContext):
     """What the trainer does: blocks, vectors, loss (no optimiser), observe."""
     blocks = sampler.negatives(batch, model)
-    vecs = [b.embeddings if b.embeddings is not None else model.item_vectors(b.item_ids, b.rows)
-            for b in blocks]
-    ib = sampler.in_batch_log_q(batch, in_batch_log_q(ctx.item_log_freq, batch.items))
-    out = sampled_softmax_loss(
-        model.user_vectors(batch.users), model.item_vectors(batch.items), batch.items,
-        model.temperature, in_batch=sampler.in_batch, in_batch_log_q=ib, blocks=blocks,
-        block_vectors=vecs, in_batch_valid=sampler.in_batch_valid(batch))
+    out = sampler_loss(sampler, batch, blocks, model.user_vectors(batch.users),
+                       model.item_vectors(batch.items),
+                       lambda b: model.item_vectors(b.item_ids, b.rows), model.temperature,
+                       ctx.item_log_freq)
     sampler.observe(batch, model, model.item_vectors(batch.items).detach())
     return blocks, out
 
@@ -181,7 +179,7 @@ def test_registry_names_and_errors() -> None:
     with pytest.raises(ConfigError, match="n_cluster"):
         build_sampler("cluster-goobs", ctx, bogus=1)
     with pytest.raises(ConfigError, match="logq"):
-        build_sampler("goobs", ctx, logq="sometimes")
+        build_sampler("goobs", ctx, logq_mode="sometimes")
     with pytest.raises(ConfigError, match="n_negatives"):
         build_sampler("mixed", ctx, n_negatives="many")
     no_clusters = copy.copy(ctx)
@@ -189,7 +187,7 @@ def test_registry_names_and_errors() -> None:
     with pytest.raises(ConfigError, match="clusters"):
         build_sampler("cluster-goobs", no_clusters)
     assert build_sampler("goobs", no_clusters).pool.n_clusters == 1
-    assert sampler_options("cluster-goobs")["logq"] == "mixture"
+    assert sampler_options("cluster-goobs")["logq_mode"] == "mixture"
 
 
 @pytest.mark.parametrize(("opts", "split"), [
@@ -241,14 +239,14 @@ def test_mixture_logq_matches_hand_computation() -> None:
 def test_block_and_none_logq_modes() -> None:
     batch = Batch(torch.tensor([0, 1]), torch.tensor([0, 3]))
     s = build_sampler("cluster-goobs", _tiny_ctx(), n_cluster=1, n_random=2, slots=4,
-                      logq="block")
+                      logq_mode="block")
     (block,) = s.negatives(batch, None)  # merged: column 0 cluster, columns 1-2 random
     assert torch.allclose(block.log_q[:, :1], torch.full((2, 1), math.log(1 / 3)))
     assert torch.allclose(block.log_q[:, 1:], torch.full((2, 2), math.log(2 / 6)))
     base = in_batch_log_q(_tiny_ctx().item_log_freq, batch.items)
     assert s.in_batch_log_q(batch, base) is base
     s = build_sampler("cluster-goobs", _tiny_ctx(), n_cluster=1, n_random=2, slots=4,
-                      logq="none")
+                      logq_mode="none")
     assert all(bool((b.log_q == 0).all()) for b in s.negatives(batch, None))
 
 
@@ -287,7 +285,7 @@ def test_property_cluster_draws_stay_in_cluster_and_never_hit_the_positive(
     items: list[int], seed: int, logq: str, shared: bool,
 ) -> None:
     ctx = make_ctx(seed=seed)
-    s = build_sampler("cluster-goobs", ctx, n_cluster=3, n_random=4, slots=4, logq=logq,
+    s = build_sampler("cluster-goobs", ctx, n_cluster=3, n_random=4, slots=4, logq_mode=logq,
                       shared=shared, preload=seed % 2 == 0)
     pos = torch.tensor(items)
     for step in range(3):
@@ -324,7 +322,7 @@ def test_shared_block_with_per_example_mask_in_loss() -> None:
 
 
 def test_cluster_goobs_fast_in_batch_mixture_equals_generic_path() -> None:
-    from clusterneg.samplers.common import SamplerBase
+    from clusterneg.samplers.base import SamplerBase
 
     ctx = make_ctx()
     s = build_sampler("cluster-goobs", ctx, n_negatives=8, n_cluster=3, slots=4, preload=False)
@@ -353,9 +351,9 @@ def test_property_no_sampler_returns_a_positive_as_its_own_negative(
 @pytest.mark.parametrize("logq", ["mixture", "block", "none"])
 def test_cluster_goobs_merged_block_equals_two_blocks(logq: str) -> None:
     ctx, model = make_ctx(), make_model()
-    one = build_sampler("cluster-goobs", ctx, n_cluster=2, n_random=5, slots=8, logq=logq,
+    one = build_sampler("cluster-goobs", ctx, n_cluster=2, n_random=5, slots=8, logq_mode=logq,
                         mask_user_items=True)
-    two = build_sampler("cluster-goobs", ctx, n_cluster=2, n_random=5, slots=8, logq=logq,
+    two = build_sampler("cluster-goobs", ctx, n_cluster=2, n_random=5, slots=8, logq_mode=logq,
                         mask_user_items=True, merge=False)
     for batch in batches(3):
         (merged,), out1 = run_step(one, model, batch, ctx)

@@ -15,31 +15,21 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from clusterneg.errors import ConfigError
-from clusterneg.experiment import ExperimentConfig, Prepared, RunResult, run
+from clusterneg.experiment import Prepared, RunResult, run
 from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES
+from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-# Options each sampler may be tuned over; every sampler also tunes the temperature.
+# Every sampler tunes the temperature, plus the options of its class's ``tuning_grid``.
 TEMPERATURES = (0.1, 0.2, 0.3)
-NEGATIVE_GRID: dict[str, dict[str, list[Any]]] = {
-    "in-batch": {},
-    "mixed": {"n_negatives": [32, 128]},
-    "cross-batch": {"n_batches": [2, 8]},
-    "dns": {"n_candidates": [32, 128]},
-    "ance": {"n_negatives": [8, 32]},
-    "goobs": {"n_negatives": [32, 128]},
-    "cluster-goobs": {"n_negatives": [32, 128]},
-}
 
 
 @dataclass
@@ -85,7 +75,7 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -
     The rest of the grid is shuffled with a fixed seed so every sampler gets an unbiased
     draw of the same size.
     """
-    grid = NEGATIVE_GRID.get(sampler, {})
+    grid = SAMPLERS[sampler].tuning_grid
     keys = sorted(grid)
     combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(
         *(grid[k] for k in keys))] or [{}]
@@ -93,9 +83,6 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -
     rng = random.Random(seed)
     rng.shuffle(trials)
     return [Trial(base.temperature, {})] + trials[: max(budget - 1, 0)]
-
-
-ProgressFn = Callable[[str], None]
 
 
 def tune_sampler(
@@ -160,8 +147,3 @@ def _results_header(prep: Prepared) -> dict[str, Any]:
             "n_users": prep.dataset.n_users, "n_items": prep.dataset.n_items,
             "n_train": len(sp.train), "n_valid": len(sp.valid), "n_test": len(sp.test),
             "n_clusters": prep.n_clusters, "experiment": prep.config.to_dict()}
-
-
-def default_experiment(dataset: str) -> ExperimentConfig:
-    """The experiment ``compare`` runs when only a dataset is given."""
-    return ExperimentConfig(dataset=dataset)

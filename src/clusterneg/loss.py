@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from clusterneg.samplers.base import NegativeBlock
+from clusterneg.samplers.protocol import NegativeBlock
 
 NEG_INF = -1e9
 

@@ -26,7 +26,7 @@ def load_run(run_dir: Path, prep: Prepared | None = None) -> tuple[TwoTower, Pre
     try:
         exp = ExperimentConfig(**config["experiment"])
         model_cfg = ModelConfig(**config["model"])
-        train_cfg = TrainConfig(**config["train"])
+        train_cfg = TrainConfig(**_renamed(config["train"], logq="logq_correction"))
     except (KeyError, TypeError) as exc:
         raise DataError(Path(run_dir) / "config.json", f"unexpected config layout: {exc}") from None
     prep = prep if prep is not None else prepare(exp)
@@ -52,3 +52,8 @@ def evaluate_run(
         save_topk_parquet(save_topk, prep.dataset.user_ids[users], prep.dataset.catalog.item_ids,
                           ev.topk[:, :k], None if ev.scores is None else ev.scores[:, :k])
     return ev
+
+
+def _renamed(options: dict, **old_to_new: str) -> dict:
+    """Options saved by an older version, with renamed keys under their new names."""
+    return {old_to_new.get(k, k): v for k, v in options.items()}

@@ -46,7 +46,7 @@ def compare_command(
         model=ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
                           user_id=user_id),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                          logq=logq, threads=threads),
+                          logq_correction=logq, threads=threads),
         sampler_options=_sampler_options(option),
     ).validate()
     from clusterneg.report import write_results

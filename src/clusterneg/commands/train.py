@@ -9,13 +9,13 @@ import typer
 from clusterneg.commands._common import console, make_progress, metrics_table, parse_options
 from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
+from clusterneg.samplers import SAMPLER_NAMES
 from clusterneg.train.config import TrainConfig
 
 
 def train_command(
     dataset: str = typer.Option("ml-100k", help="Built-in name or data directory."),
-    sampler: str = typer.Option("in-batch", help="in-batch, mixed, cross-batch, dns, ance, "
-                                "goobs, cluster-goobs."),
+    sampler: str = typer.Option("in-batch", help=", ".join(SAMPLER_NAMES) + "."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Sampler option KEY=VALUE."),
     encoder: str = typer.Option("minilm", help="Item text encoder, or 'none' for ids only."),
     n_clusters: str = typer.Option("auto", help="k-means clusters, or 'auto'."),
@@ -38,7 +38,7 @@ def train_command(
                             user_id=user_id)
     train_cfg = TrainConfig(sampler=sampler, sampler_options=parse_options(option),
                             epochs=epochs, batch_size=batch_size, lr=lr,
-                            weight_decay=weight_decay, logq=logq, patience=patience,
+                            weight_decay=weight_decay, logq_correction=logq, patience=patience,
                             max_steps=max_steps, seed=seed)
     model_cfg.validate()
     train_cfg.validate()

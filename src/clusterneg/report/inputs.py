@@ -5,8 +5,7 @@ sampler x seed; the report modules only read it. Every field is optional: a sect
 data is missing is rendered as "not available" instead of failing, so a partial comparison
 (one sampler, no clusters, no per-user arrays) still gives a readable page.
 
-Sampler names follow the issue's ``results.json`` schema: ``in-batch``, ``mixed``,
-``cross-batch``, ``dns``, ``ance``, ``goobs``, ``cluster-goobs``.
+Sampler names are the registry's (:data:`clusterneg.samplers.SAMPLER_NAMES`), in its order.
 """
 
 from __future__ import annotations
@@ -16,15 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SAMPLER_ORDER: tuple[str, ...] = (
-    "in-batch",
-    "mixed",
-    "cross-batch",
-    "dns",
-    "ance",
-    "goobs",
-    "cluster-goobs",
-)
+from clusterneg.samplers import SAMPLER_NAMES
+
+SAMPLER_ORDER: tuple[str, ...] = SAMPLER_NAMES
 BASELINE = "in-batch"
 METHOD = "cluster-goobs"
 

@@ -7,7 +7,7 @@ the log expected count of each candidate (``clusterneg.samplers.proposals``) so 
 softmax (``clusterneg.loss``) corrects them consistently.
 
 Example:
-    >>> from clusterneg.samplers.base import SamplerContext
+    >>> from clusterneg.samplers.protocol import SamplerContext
     >>> ctx = SamplerContext(n_items=10, item_log_freq=torch.full((10,), -2.3))
     >>> build_sampler("mixed", ctx, n_negatives=4).config_dict()["options"]["n_negatives"]
     4
@@ -22,13 +22,6 @@ import torch  # noqa: F401  (used by the doctest)
 
 from clusterneg.errors import ConfigError
 from clusterneg.samplers.ance import AnceSampler
-from clusterneg.samplers.base import (
-    Batch,
-    NegativeBlock,
-    NegativeSampler,
-    SamplerContext,
-    SamplerStats,
-)
 from clusterneg.samplers.cluster_goobs import ClusterGoobsSampler
 from clusterneg.samplers.cross_batch import CrossBatchSampler
 from clusterneg.samplers.dns import DnsSampler
@@ -36,6 +29,12 @@ from clusterneg.samplers.goobs import GoobsSampler
 from clusterneg.samplers.in_batch import InBatchSampler
 from clusterneg.samplers.mixed import MixedSampler
 from clusterneg.samplers.proposals import LOGQ_MODES
+from clusterneg.samplers.protocol import (
+    Batch,
+    NegativeBlock,
+    NegativeSampler,
+    SamplerContext,
+)
 
 SAMPLERS: dict[str, type] = {cls.name: cls for cls in (
     InBatchSampler, MixedSampler, CrossBatchSampler, DnsSampler, AnceSampler, GoobsSampler,
@@ -80,6 +79,6 @@ def _sampler_class(name: str) -> type:
 __all__ = [
     "AnceSampler", "Batch", "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler",
     "GoobsSampler", "InBatchSampler", "LOGQ_MODES", "MixedSampler", "NegativeBlock",
-    "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext", "SamplerStats",
+    "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext",
     "build_sampler", "sampler_options",
 ]

@@ -19,7 +19,7 @@ References:
 Example:
     >>> from clusterneg.model import ModelConfig, TwoTower
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=50, item_log_freq=torch.full((50,), -3.9))
     >>> model = TwoTower(ModelConfig(dim=8, history_len=0), n_users=4, n_items=50)
     >>> block, = build_sampler("ance", ctx, n_negatives=3, depth=10).negatives(
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 
 from clusterneg.errors import ConfigError
-from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.common import BlockPart, SamplerBase, check_choice, check_int, user_vectors
+from clusterneg.samplers.base import BlockPart, SamplerBase, check_choice, check_int, user_vectors
 from clusterneg.samplers.dns import HARD_LOGQ
 from clusterneg.samplers.proposals import Proposal, UniformCorpusProposal
+from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 
 INDEX_KINDS = ("flat", "hnsw")
 
@@ -54,7 +54,7 @@ class AnceSampler(SamplerBase):
         refresh_every: rebuild the index every this many steps.
         index: ``"flat"`` (exact inner product) or ``"hnsw"``.
         in_batch: also use the batch's other positives.
-        logq: ``"mixture"``, ``"block"`` or ``"none"``.
+        logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         hard_logq: ``"none"`` (no correction of the ANN block) or ``"uniform"``.
         mask_user_items: also exclude items the example's user interacted with in training.
     """
@@ -62,13 +62,15 @@ class AnceSampler(SamplerBase):
     name = "ance"
     citation = ("Xiong et al., Approximate Nearest Neighbor Negative Contrastive Learning for "
                 "Dense Text Retrieval, ICLR 2021")
+    tuning_grid = {"n_negatives": (8, 32)}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int = 16, depth: int = 100,
         refresh_every: int = 100, index: str = "flat", in_batch: bool = True,
-        logq: str = "mixture", hard_logq: str = "none", mask_user_items: bool = False,
+        logq_mode: str = "mixture", hard_logq: str = "none", mask_user_items: bool = False,
     ) -> None:
-        super().__init__(ctx, in_batch=in_batch, logq=logq, mask_user_items=mask_user_items)
+        super().__init__(ctx, in_batch=in_batch, logq_mode=logq_mode,
+                         mask_user_items=mask_user_items)
         self.k = check_int("n_negatives", n_negatives)
         self.depth = min(check_int("depth", depth), ctx.n_items)
         if self.depth < self.k:

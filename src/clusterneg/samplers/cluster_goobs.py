@@ -19,7 +19,7 @@ References:
 
 Example:
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=100, item_log_freq=torch.full((100,), -4.6),
     ...                      item_cluster=torch.arange(100) % 5, n_clusters=5)
     >>> s = build_sampler("cluster-goobs", ctx, n_negatives=16, slots=32)
@@ -39,10 +39,10 @@ from typing import Any
 import torch
 
 from clusterneg.errors import ConfigError
-from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.common import BlockPart, check_bool, check_int
+from clusterneg.samplers.base import BlockPart, check_bool, check_int
 from clusterneg.samplers.goobs import GoobsSampler
 from clusterneg.samplers.proposals import PoolClusterProposal
+from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 
 DEFAULT_RATIO = (1, 15)
 
@@ -128,7 +128,7 @@ class ClusterGoobsSampler(GoobsSampler):
             run once, as for goobs; False returns two blocks, ``"cluster"`` and
             ``"random"``, and the loss then reports each one's share of the softmax mass.
             Sampler counters are per part either way.
-        slots, shared, preload, store_rows, in_batch, logq, mask_user_items: as for
+        slots, shared, preload, store_rows, in_batch, logq_mode, mask_user_items: as for
             :class:`~clusterneg.samplers.goobs.GoobsSampler` (``shared`` applies to the
             random negatives, which then form their own block; cluster negatives are always
             per example).
@@ -137,20 +137,21 @@ class ClusterGoobsSampler(GoobsSampler):
     name = "cluster-goobs"
     citation = ("Ji et al., Real-Time Hard Negative Sampling via LLM-based Clustering for "
                 "Large-Scale Two-Tower Retrieval, arXiv 2607.00448, 2026")
+    tuning_grid = {"n_negatives": (32, 128)}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int | None = None,
         n_cluster: int | None = None, n_random: int | None = None, ratio: str | None = None,
         slots: int | None = None, shared: bool = False, preload: bool = True,
         store_rows: bool = False, merge: bool = True, in_batch: bool = True,
-        logq: str = "mixture", mask_user_items: bool = False,
+        logq_mode: str = "mixture", mask_user_items: bool = False,
     ) -> None:
         if ctx.item_cluster is None or ctx.n_clusters <= 0:
             raise ConfigError("cluster-goobs needs item clusters (item_cluster, n_clusters) "
                               "in the sampler context")
         nc, nr = split_negatives(n_negatives, n_cluster, n_random, ratio)
         super().__init__(ctx, n_negatives=nr, slots=slots, shared=shared, preload=preload,
-                         store_rows=store_rows, in_batch=in_batch, logq=logq,
+                         store_rows=store_rows, in_batch=in_batch, logq_mode=logq_mode,
                          mask_user_items=mask_user_items)
         self.n_cluster, self.merge = nc, check_bool("merge", merge)
         self.cluster = PoolClusterProposal(self.pool, self.item_cluster, nc)
@@ -168,7 +169,7 @@ class ClusterGoobsSampler(GoobsSampler):
         (about B^2 / C of them, enumerated without a [B, B] comparison); the generic path
         (:meth:`SamplerBase.in_batch_log_q`) gives the same numbers, slower.
         """
-        if self.logq != "mixture" or not self.in_batch or not self.n_cluster:
+        if self.logq_mode != "mixture" or not self.in_batch or not self.n_cluster:
             return super().in_batch_log_q(batch, base)
         items = batch.items.to(self.device)
         ids = items[None, :]

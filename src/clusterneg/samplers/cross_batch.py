@@ -13,7 +13,7 @@ References:
 
 Example:
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=10, item_log_freq=torch.full((10,), -2.3))
     >>> s = build_sampler("cross-batch", ctx, n_negatives=4)
     >>> b = Batch(torch.tensor([0, 1]), torch.tensor([3, 4]))
@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.common import SamplerBase, check_bool, check_int
+from clusterneg.samplers.base import SamplerBase, check_bool, check_int
 from clusterneg.samplers.proposals import FifoProposal
+from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 
 
 class CrossBatchSampler(SamplerBase):
@@ -42,19 +42,21 @@ class CrossBatchSampler(SamplerBase):
         ctx: the :class:`SamplerContext`.
         n_negatives: F, FIFO size = extra negatives per example (None: one batch, B).
         in_batch: also use the current batch's other positives.
-        logq: ``"mixture"``, ``"block"`` or ``"none"``.
+        logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         mask_user_items: also mask items the example's user interacted with in training.
     """
 
     name = "cross-batch"
     citation = ("Wang et al., Cross-Batch Negative Sampling for Training Two-Tower "
                 "Recommenders, SIGIR 2021")
+    # FIFO of 2 or 8 batches at the default batch size 256
+    tuning_grid = {"n_negatives": (512, 2048)}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int | None = None, in_batch: bool = True,
-        logq: str = "mixture", mask_user_items: bool = False,
+        logq_mode: str = "mixture", mask_user_items: bool = False,
     ) -> None:
-        super().__init__(ctx, in_batch=check_bool("in_batch", in_batch), logq=logq,
+        super().__init__(ctx, in_batch=check_bool("in_batch", in_batch), logq_mode=logq_mode,
                          mask_user_items=mask_user_items)
         self.size = check_int("n_negatives", ctx.batch_size if n_negatives is None
                               else n_negatives)

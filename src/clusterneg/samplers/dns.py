@@ -18,7 +18,7 @@ References:
 Example:
     >>> from clusterneg.model import ModelConfig, TwoTower
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=50, item_log_freq=torch.full((50,), -3.9))
     >>> model = TwoTower(ModelConfig(dim=8, history_len=0), n_users=4, n_items=50)
     >>> block, = build_sampler("dns", ctx, n_negatives=2, n_candidates=10).negatives(
@@ -34,9 +34,9 @@ from typing import Any
 import torch
 
 from clusterneg.errors import ConfigError
-from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.common import BlockPart, SamplerBase, check_choice, check_int, user_vectors
+from clusterneg.samplers.base import BlockPart, SamplerBase, check_choice, check_int, user_vectors
 from clusterneg.samplers.proposals import Proposal, UniformCorpusProposal
+from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 
 HARD_LOGQ = ("none", "uniform")
 
@@ -49,7 +49,7 @@ class DnsSampler(SamplerBase):
         n_negatives: K kept per example.
         n_candidates: M scored per example (None: 4 K).
         in_batch: also use the batch's other positives.
-        logq: ``"mixture"``, ``"block"`` or ``"none"``.
+        logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         hard_logq: ``"none"`` (no correction of the DNS block) or ``"uniform"``.
         mask_user_items: also exclude items the example's user interacted with in training.
     """
@@ -57,13 +57,15 @@ class DnsSampler(SamplerBase):
     name = "dns"
     citation = ("Zhang et al., Optimizing Top-N Collaborative Filtering via Dynamic Negative "
                 "Item Sampling, SIGIR 2013")
+    tuning_grid = {"n_candidates": (32, 128)}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int = 16, n_candidates: int | None = None,
-        in_batch: bool = True, logq: str = "mixture", hard_logq: str = "none",
+        in_batch: bool = True, logq_mode: str = "mixture", hard_logq: str = "none",
         mask_user_items: bool = False,
     ) -> None:
-        super().__init__(ctx, in_batch=in_batch, logq=logq, mask_user_items=mask_user_items)
+        super().__init__(ctx, in_batch=in_batch, logq_mode=logq_mode,
+                         mask_user_items=mask_user_items)
         self.k = check_int("n_negatives", n_negatives)
         self.m = check_int("n_candidates", 4 * self.k if n_candidates is None else n_candidates)
         if self.m < self.k:

@@ -16,7 +16,7 @@ References:
 
 Example:
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=100, item_log_freq=torch.full((100,), -4.6),
     ...                      item_cluster=torch.arange(100) % 5, n_clusters=5)
     >>> s = build_sampler("goobs", ctx, n_negatives=4, slots=32)
@@ -32,9 +32,9 @@ import torch
 
 from clusterneg.errors import ConfigError
 from clusterneg.pool import ClusterPool
-from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.common import SamplerBase, check_bool, check_int
+from clusterneg.samplers.base import SamplerBase, check_bool, check_int
 from clusterneg.samplers.proposals import PoolUniformProposal
+from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 
 DEFAULT_SLOTS = 1024
 MAX_SINGLE_SEGMENT = 1 << 20
@@ -72,20 +72,22 @@ class GoobsSampler(SamplerBase):
         store_rows: keep item rows (content features) in the pool and hand them to the item
             tower, as a production pool of item features would.
         in_batch: also use the batch's other positives.
-        logq: ``"mixture"``, ``"block"`` or ``"none"``.
+        logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         mask_user_items: also mask items the example's user interacted with in training.
     """
 
     name = "goobs"
     citation = ("Ji et al., Real-Time Hard Negative Sampling via LLM-based Clustering for "
                 "Large-Scale Two-Tower Retrieval, arXiv 2607.00448, 2026 (GOOBS)")
+    tuning_grid = {"n_negatives": (32, 128)}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int = 16, slots: int | None = None,
         shared: bool = False, preload: bool = True, store_rows: bool = False,
-        in_batch: bool = True, logq: str = "mixture", mask_user_items: bool = False,
+        in_batch: bool = True, logq_mode: str = "mixture", mask_user_items: bool = False,
     ) -> None:
-        super().__init__(ctx, in_batch=in_batch, logq=logq, mask_user_items=mask_user_items)
+        super().__init__(ctx, in_batch=in_batch, logq_mode=logq_mode,
+                         mask_user_items=mask_user_items)
         self.n_random = check_int("n_negatives", n_negatives, minimum=0)
         self.shared = check_bool("shared", shared)
         self.store_rows = check_bool("store_rows", store_rows)

@@ -15,7 +15,7 @@ References:
 
 Example:
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=10, item_log_freq=torch.full((10,), -2.3))
     >>> s = build_sampler("in-batch", ctx)
     >>> s.negatives(Batch(torch.tensor([0, 1]), torch.tensor([3, 4])), model=None)
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import torch  # noqa: F401  (used by the doctest)
 
-from clusterneg.samplers.base import SamplerContext
-from clusterneg.samplers.common import SamplerBase
+from clusterneg.samplers.base import SamplerBase
+from clusterneg.samplers.protocol import SamplerContext
 
 
 class InBatchSampler(SamplerBase):
@@ -35,7 +35,7 @@ class InBatchSampler(SamplerBase):
 
     Args:
         ctx: the :class:`SamplerContext`.
-        logq: accepted for a uniform interface; with one proposal every mode is ``log(B p_j)``.
+        logq_mode: accepted for a uniform interface; with one proposal every mode is ``log(B p_j)``.
         mask_user_items: mask in-batch columns the row's user interacted with in training.
     """
 
@@ -44,7 +44,7 @@ class InBatchSampler(SamplerBase):
                 "Recommendations, RecSys 2019")
 
     def __init__(
-        self, ctx: SamplerContext, *, logq: str = "mixture", mask_user_items: bool = False
+        self, ctx: SamplerContext, *, logq_mode: str = "mixture", mask_user_items: bool = False
     ) -> None:
-        super().__init__(ctx, in_batch=True, logq=logq, mask_user_items=mask_user_items)
+        super().__init__(ctx, in_batch=True, logq_mode=logq_mode, mask_user_items=mask_user_items)
         del self.options["in_batch"]  # always on for this sampler, not an option

@@ -12,7 +12,7 @@ References:
 
 Example:
     >>> from clusterneg.samplers import build_sampler
-    >>> from clusterneg.samplers.base import Batch, SamplerContext
+    >>> from clusterneg.samplers.protocol import Batch, SamplerContext
     >>> ctx = SamplerContext(n_items=100, item_log_freq=torch.full((100,), -4.6))
     >>> block, = build_sampler("mixed", ctx, n_negatives=8).negatives(
     ...     Batch(torch.tensor([0, 1]), torch.tensor([3, 4])), model=None)
@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
-from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
-from clusterneg.samplers.common import SamplerBase, check_int
+from clusterneg.samplers.base import SamplerBase, check_int
 from clusterneg.samplers.proposals import UniformCorpusProposal
+from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 
 
 class MixedSampler(SamplerBase):
@@ -37,19 +37,20 @@ class MixedSampler(SamplerBase):
     Args:
         ctx: the :class:`SamplerContext`.
         n_negatives: K, uniform items per batch (every example sees all of them).
-        logq: ``"mixture"``, ``"block"`` or ``"none"``.
+        logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         mask_user_items: also mask items the example's user interacted with in training.
     """
 
     name = "mixed"
     citation = ("Yang et al., Mixed Negative Sampling for Learning Two-tower Neural Networks "
                 "in Recommendations, WWW 2020")
+    tuning_grid = {"n_negatives": (32, 128)}
 
     def __init__(
-        self, ctx: SamplerContext, *, n_negatives: int = 16, logq: str = "mixture",
+        self, ctx: SamplerContext, *, n_negatives: int = 16, logq_mode: str = "mixture",
         mask_user_items: bool = False,
     ) -> None:
-        super().__init__(ctx, in_batch=True, logq=logq, mask_user_items=mask_user_items)
+        super().__init__(ctx, in_batch=True, logq_mode=logq_mode, mask_user_items=mask_user_items)
         del self.options["in_batch"]  # always on for this sampler, not an option
         self.k = check_int("n_negatives", n_negatives)
         self.uniform = UniformCorpusProposal(ctx.n_items, self.k)

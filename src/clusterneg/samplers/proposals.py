@@ -168,7 +168,7 @@ def _clusters(item_cluster: torch.Tensor | None, ids: torch.Tensor) -> torch.Ten
 def check_logq_mode(mode: str) -> str:
     """Validate a logQ mode name."""
     if mode not in LOGQ_MODES:
-        raise ConfigError(f"logq must be one of {', '.join(LOGQ_MODES)}, got {mode!r}")
+        raise ConfigError(f"logq_mode must be one of {', '.join(LOGQ_MODES)}, got {mode!r}")
     return mode
 
 

@@ -20,7 +20,8 @@ class TrainConfig:
         batch_size: examples per step B (also the number of in-batch candidates).
         lr: Adam learning rate.
         weight_decay: Adam weight decay (L2) on all parameters.
-        logq: subtract log q from every candidate's logit (logQ correction).
+        logq_correction: subtract log q from every candidate's logit (logQ correction;
+            how q is computed is the sampler's ``logq_mode`` option).
         patience: early stopping: epochs without improvement of ``valid_metric`` before stop.
         valid_metric: validation metric that selects the best epoch (never a test metric).
         eval_every: evaluate on validation every this many epochs.
@@ -36,7 +37,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.0
-    logq: bool = True
+    logq_correction: bool = True
     patience: int = 4
     valid_metric: str = "recall@50"
     eval_every: int = 1

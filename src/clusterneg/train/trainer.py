@@ -25,10 +25,11 @@ import torch
 
 from clusterneg.data.dataset import Interactions
 from clusterneg.data.user_items import UserItems
-from clusterneg.loss import LossOutput, in_batch_log_q, sampled_softmax_loss
+from clusterneg.loss import LossOutput
 from clusterneg.model import ModelConfig, TwoTower, build_history
 from clusterneg.samplers import build_sampler
-from clusterneg.samplers.base import Batch, NegativeSampler, SamplerContext
+from clusterneg.samplers.objective import sampler_loss
+from clusterneg.samplers.protocol import Batch, NegativeSampler, SamplerContext
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -120,23 +121,16 @@ def build_model(data: TrainData, model_cfg: ModelConfig, seed: int) -> TwoTower:
 
 def train_step(
     model: TwoTower, sampler: NegativeSampler, batch: Batch, optimizer: torch.optim.Optimizer,
-    ctx: SamplerContext, logq: bool,
+    ctx: SamplerContext, logq_correction: bool,
 ) -> LossOutput:
     """One optimiser step of the sampled softmax with the sampler's negative blocks."""
     model.train()
     blocks = sampler.negatives(batch, model)
     user = model.user_vectors(batch.users, exclude_items=batch.items)
     pos = model.item_vectors(batch.items)
-    vecs = [b.embeddings if b.embeddings is not None else model.item_vectors(b.item_ids, b.rows)
-            for b in blocks]
-    base = in_batch_log_q(ctx.item_log_freq, batch.items)
-    ib = sampler.in_batch_log_q(batch, base) if hasattr(sampler, "in_batch_log_q") else base
-    ib_valid = sampler.in_batch_valid(batch) if hasattr(sampler, "in_batch_valid") else None
-    out = sampled_softmax_loss(
-        user, pos, batch.items, model.temperature, in_batch=sampler.in_batch,
-        in_batch_log_q=ib, blocks=blocks, block_vectors=vecs, logq_correction=logq,
-        weights=batch.weights, in_batch_valid=ib_valid,
-    )
+    out = sampler_loss(sampler, batch, blocks, user, pos,
+                       lambda b: model.item_vectors(b.item_ids, b.rows), model.temperature,
+                       ctx.item_log_freq, logq_correction=logq_correction)
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     optimizer.step()
@@ -203,7 +197,7 @@ def _loop(
         for idx in _epoch_batches(len(users), cfg.batch_size, gen):
             batch = Batch(users[idx], items[idx], None if unit_weights else weights[idx],
                           step=result.steps)
-            out = train_step(model, sampler, batch, opt, ctx, cfg.logq)
+            out = train_step(model, sampler, batch, opt, ctx, cfg.logq_correction)
             losses.append(float(out.loss.detach()))
             result.steps += 1
             result.examples += len(idx)

@@ -1,0 +1,76 @@
+"""Tuning: every sampler's own grid names real options, ``tune_sampler`` runs with budget 2
+for every sampler, and ``compare --budget 2 --samplers all`` runs through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clusterneg.compare import CompareConfig, tune_sampler, tuning_trials
+from clusterneg.experiment import ExperimentConfig, prepare
+from clusterneg.model import ModelConfig
+from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_options
+from clusterneg.train.config import TrainConfig
+
+
+@pytest.mark.parametrize("name", SAMPLER_NAMES)
+def test_grid_names_options_the_sampler_has(name: str) -> None:
+    assert set(SAMPLERS[name].tuning_grid) <= set(sampler_options(name))
+
+
+def test_trial_zero_is_the_defaults_and_budget_caps_the_trials() -> None:
+    base = ModelConfig(temperature=0.2)
+    trials = tuning_trials("mixed", 3, base)
+    assert len(trials) == 3 and trials[0].temperature == 0.2 and trials[0].options == {}
+    # 3 temperatures x 2 sizes = 6 combinations; budget 10 takes them all plus the defaults
+    assert len(tuning_trials("mixed", 10, base)) == 7
+    assert len(tuning_trials("in-batch", 10, base)) == 4  # temperatures only
+
+
+@pytest.fixture(scope="module")
+def prep(tmp_path_factory: pytest.TempPathFactory):
+    from conftest import write_synthetic
+
+    path = write_synthetic(tmp_path_factory.mktemp("tune") / "ds", n_users=30, n_items=40,
+                           per_user=8)
+    rng = np.random.default_rng(0)
+    emb = tmp_path_factory.mktemp("emb") / "emb.npy"
+    np.save(emb, rng.standard_normal((40, 4)).astype(np.float32))
+    return prepare(ExperimentConfig(dataset=str(path), encoder=f"precomputed:{emb}",
+                                    n_clusters=4, cache_dir=str(emb.parent / "cache")))
+
+
+@pytest.mark.parametrize("name", SAMPLER_NAMES)
+def test_tune_sampler_with_budget_2(prep, name: str) -> None:
+    cfg = CompareConfig(samplers=[name], budget=2, model=ModelConfig(dim=8, history_len=0),
+                        train=TrainConfig(epochs=1, batch_size=16, threads=1))
+    best, scored = tune_sampler(prep, name, cfg)
+    assert len(scored) == 2
+    assert all(np.isfinite(s["valid"]) for s in scored)
+    chosen = max(scored, key=lambda s: s["valid"])
+    assert (best.temperature, best.options) == (chosen["temperature"], chosen["options"])
+    # the sampled trial really ran with the grid's option values
+    assert set(scored[1]["options"]) <= set(SAMPLERS[name].tuning_grid)
+    for key, value in scored[1]["options"].items():
+        assert value in SAMPLERS[name].tuning_grid[key]
+
+
+def test_compare_budget_2_all_samplers_cli(synthetic_dir: Path, tmp_path: Path, cli_run,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLUSTERNEG_CACHE", str(tmp_path / "cache"))
+    emb = tmp_path / "emb.npy"
+    np.save(emb, np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
+    out = tmp_path / "cmp"
+    code, stdout, err = cli_run(
+        "compare", "--dataset", str(synthetic_dir), "--encoder", f"precomputed:{emb}",
+        "--n-clusters", "5", "--samplers", "all",
+        "--budget", "2", "--epochs", "1", "--batch-size", "32", "--dim", "8",
+        "--history-len", "0", "--threads", "1", "--no-names", "--out", str(out))
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert {r["sampler"] for r in results["runs"]} == set(SAMPLER_NAMES)
+    for row in results["runs"]:
+        assert len(row["config"]["tuning"]) == 2
