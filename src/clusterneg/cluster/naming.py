@@ -218,7 +218,8 @@ class SmolLM2Namer:
     def __init__(self, source: str | Path | None = None, max_new_tokens: int = 10,
                  batch_size: int = 8, model_cache: str | Path | None = None,
                  dtype: str = "auto") -> None:
-        from clusterneg.encode.base import fingerprint, native_bf16_dtype, smollm2_gguf
+        from clusterneg.encode.base import fingerprint, native_bf16_dtype
+        from clusterneg.encode.factory import smollm2_gguf
 
         self.source = Path(source) if source is not None else smollm2_gguf()
         self.max_new_tokens, self.batch_size, self.model_cache = (

@@ -162,7 +162,7 @@ def embed_and_cluster(
     Returns:
         (float32 [n_items, d] unit-norm content embeddings, :class:`ClusterResult`).
     """
-    from clusterneg.encode.base import build_encoder
+    from clusterneg.encode.factory import build_encoder
 
     opts = dict(encoder_opts or {})
     if cache_dir is not None and encoder_spec == "smollm2":

@@ -35,14 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterneg.encode.base import (
-    fingerprint,
-    length_batches,
-    load_fast_tokenizer,
-    native_bf16_dtype,
-    progress_advance,
-    progress_task,
-)
+from clusterneg.encode.base import TokenBatchedEncoder, fingerprint, native_bf16_dtype
 from clusterneg.encode.cache import cache_root
 from clusterneg.errors import ConfigError
 
@@ -52,7 +45,7 @@ POOLINGS = ("mean", "last")
 DTYPES = ("auto", "float32", "bfloat16")
 
 
-class CausalLMEncoder:
+class CausalLMEncoder(TokenBatchedEncoder):
     """A causal LM (GGUF file or HF directory) behind the :class:`ItemEncoder` protocol.
 
     Args:
@@ -95,16 +88,9 @@ class CausalLMEncoder:
         self.max_length = min(max_length or context, context)
         name = name or (source.stem if source.suffix == ".gguf" else source.name)
         self.model_id = f"lm/{name}@{fp}/{pooling}" + ("" if dtype == "float32" else f"/{dtype}")
-        self._tokenizer: Any | None = None
         self._model: Any | None = None
         self._hf_tokenizer: Any | None = None
-        self.stats = {"texts": 0, "tokens": 0, "padded_tokens": 0}
-
-    @property
-    def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer = load_fast_tokenizer(self.path)
-        return self._tokenizer
+        self._reset_stats()
 
     def load(self) -> tuple[Any, Any]:
         """(transformers tokenizer, base model without LM head), loaded on first use."""
@@ -125,26 +111,11 @@ class CausalLMEncoder:
             self._model.to(self.device)
         return self._hf_tokenizer, self._model
 
-    def encode(self, texts: list[str], progress: Any | None = None) -> np.ndarray:
-        """Pooled last hidden states, float32 ``[len(texts), dim]`` (not normalised)."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        tok, model = self.load()
-        task = progress_task(progress, f"encode {self.model_id}", len(texts))
-        for idx, padded in length_batches(self.tokenizer, texts, self.batch_size,
-                                          self.max_length, self.max_batch_tokens):
-            out[idx] = self._forward(tok, model, [texts[i] for i in idx])
-            self.stats["texts"] += len(idx)
-            self.stats["tokens"] += padded[0]
-            self.stats["padded_tokens"] += padded[1]
-            progress_advance(progress, task, len(idx))
-        return out
-
-    def _forward(self, tok: Any, model: Any, batch: list[str]) -> np.ndarray:
-        """One padded batch -> pooled float32 [B, dim]."""
+    def encode_batch(self, batch: list[str]) -> np.ndarray:
+        """One padded batch -> pooled last hidden states, float32 [B, dim] (not normalised)."""
         import torch
 
+        tok, model = self.load()
         enc = tok(batch, padding=True, truncation=True, max_length=self.max_length,
                   return_tensors="pt").to(self.device)
         with torch.inference_mode():

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from clusterneg.data.dataset import Catalog
-from clusterneg.encode.base import ItemEncoder, build_encoder
+from clusterneg.encode.base import ItemEncoder
 from clusterneg.encode.cache import EmbeddingCache
+from clusterneg.encode.factory import build_encoder
 from clusterneg.encode.postprocess import Postprocess, anisotropy, l2_normalize
 from clusterneg.encode.template import TextTemplate, template_from_spec
 
@@ -63,7 +64,7 @@ def embed_catalog(
 
     Args:
         catalog: the items (row j of the output is item j).
-        encoder: an encoder or a spec for :func:`~clusterneg.encode.base.build_encoder`.
+        encoder: an encoder or a spec for :func:`~clusterneg.encode.factory.build_encoder`.
         template: text template (None: the dataset's default profile).
         cache: an :class:`EmbeddingCache`, a cache root, or None for the default root.
             Pass ``False`` to disable caching.

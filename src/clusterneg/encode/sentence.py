@@ -28,19 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from clusterneg.encode.base import (
-    fingerprint,
-    length_batches,
-    load_fast_tokenizer,
-    progress_advance,
-    progress_task,
-)
+from clusterneg.encode.base import TokenBatchedEncoder, fingerprint
 from clusterneg.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16")
 
 
-class SentenceEncoder:
+class SentenceEncoder(TokenBatchedEncoder):
     """A sentence-transformers model directory behind the :class:`ItemEncoder` protocol.
 
     Args:
@@ -67,7 +61,6 @@ class SentenceEncoder:
             batch_size, dtype, normalize, device)
         self.max_batch_tokens = max_batch_tokens
         name = name or self.path.name
-        self._tokenizer: Any | None = None
         self._model: Any | None = None
         self.dim = _st_dim(self.path)
         model_max = _st_max_seq_length(self.path)
@@ -75,13 +68,7 @@ class SentenceEncoder:
         opts = "" if dtype == "float32" else f"/{dtype}"
         opts += "" if normalize else "/raw"
         self.model_id = f"st/{name}@{fingerprint(self.path)}{opts}"
-        self.stats = {"texts": 0, "tokens": 0, "padded_tokens": 0}
-
-    @property
-    def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer = load_fast_tokenizer(self.path)
-        return self._tokenizer
+        self._reset_stats()
 
     def _n_special(self) -> int:
         return len(self.tokenizer.encode("", add_special_tokens=True).ids)
@@ -100,30 +87,15 @@ class SentenceEncoder:
                 self._model.to(torch.bfloat16)
         return self._model
 
-    def encode(self, texts: list[str], progress: Any | None = None) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``[len(texts), dim]`` (unit rows when ``normalize``)."""
+    def encode_batch(self, batch: list[str]) -> np.ndarray:
+        """One length-sorted batch -> float32 [B, dim] (unit rows when ``normalize``)."""
         import torch
 
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        model = self.load()
-        task = progress_task(progress, f"encode {self.model_id}", len(texts))
-        for idx, padded in length_batches(self.tokenizer, texts, self.batch_size,
-                                          self.max_length, self.max_batch_tokens):
-            with torch.inference_mode():
-                emb = model.encode([texts[i] for i in idx], batch_size=len(idx),
-                                   convert_to_numpy=True, show_progress_bar=False,
-                                   normalize_embeddings=self.normalize)
-            out[idx] = emb.astype(np.float32)
-            self._count(len(idx), padded)
-            progress_advance(progress, task, len(idx))
-        return out
-
-    def _count(self, n: int, padded: tuple[int, int]) -> None:
-        self.stats["texts"] += n
-        self.stats["tokens"] += padded[0]
-        self.stats["padded_tokens"] += padded[1]
+        with torch.inference_mode():
+            emb = self.load().encode(batch, batch_size=len(batch), convert_to_numpy=True,
+                                     show_progress_bar=False,
+                                     normalize_embeddings=self.normalize)
+        return emb.astype(np.float32)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
