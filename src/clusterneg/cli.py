@@ -25,17 +25,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    """Attach every command module that exists (modules register on import)."""
+    """Attach every command module of ``clusterneg.commands`` (each has ``register(app)``;
+    modules whose name starts with "_" are helpers). A new command is a new module there."""
     import importlib
+    import pkgutil
 
-    for name in ("data", "train", "evaluate", "embed", "cluster", "compare", "serve"):
-        try:
-            module = importlib.import_module(f"clusterneg.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"clusterneg.commands.{name}":
-                raise
-            continue
-        module.register(app)
+    from clusterneg import commands
+
+    for info in pkgutil.iter_modules(commands.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"clusterneg.commands.{info.name}").register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

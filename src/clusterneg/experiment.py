@@ -18,15 +18,13 @@ import torch
 
 from clusterneg.data.dataset import Dataset
 from clusterneg.data.user_items import UserItems
+from clusterneg.eval.metrics import DEFAULT_KS
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.train.checkpoint import save_checkpoint
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.trainer import TrainData, TrainResult, train
 
 log = logging.getLogger(__name__)
-
-KS = (10, 20, 50, 100)
-
 
 @dataclass
 class ExperimentConfig:
@@ -119,7 +117,7 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
                                       name=cfg.name_clusters, progress=progress)
         prep.content = emb
         prep.item_cluster = np.asarray(info.item_cluster, dtype=np.int64)
-        prep.n_clusters = int(prep.item_cluster.max()) + 1
+        prep.n_clusters = info.n_clusters
         prep.cluster_info = info
     return prep
 
@@ -138,7 +136,7 @@ def score_fn(model: TwoTower):
 
 
 def evaluate_ranking(
-    scores: Any, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+    scores: Any, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
 ) -> Any:
     """Full-corpus ranking of ``part`` ('valid' or 'test') by any scorer, seen items masked
     (train for valid; train + valid for test).
@@ -157,7 +155,7 @@ def evaluate_ranking(
 
 
 def evaluate_model(
-    model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+    model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
 ) -> Any:
     """:func:`evaluate_ranking` with the two-tower model's scores."""
     return evaluate_ranking(score_fn(model), prep, part, ks)

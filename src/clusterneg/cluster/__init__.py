@@ -2,8 +2,9 @@
 (sizes, false-negative rate, category NMI, hardness) and LLM-written cluster names.
 
 Example:
-    >>> from clusterneg.cluster import embed_and_cluster
-    >>> emb, result = embed_and_cluster(load_dataset("ml-100k"), "minilm", n_clusters="auto")
+    >>> from clusterneg.cluster import embed_and_cluster  # doctest: +SKIP
+    >>> ds = load_dataset("ml-100k")  # doctest: +SKIP
+    >>> emb, result = embed_and_cluster(ds, "minilm", n_clusters="auto")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ References:
     false negatives and easy negatives; production used ~300 clusters of >= ~10^4 items).
 
 Example:
-    >>> choice = choose_n_clusters(emb, user_items, seed=0)
-    >>> choice.n_clusters, choice.table[0]["fn_lift"]
+    >>> choice = choose_n_clusters(emb, user_items, seed=0)  # doctest: +SKIP
+    >>> choice.n_clusters, choice.table[0]["fn_lift"]  # doctest: +SKIP
 """
 
 from __future__ import annotations

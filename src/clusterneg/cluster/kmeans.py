@@ -22,10 +22,14 @@ References:
     (spherical k-means), Machine Learning 2001.
 
 Example:
-    >>> km = Clusterer(20, seed=0)
-    >>> objective = km.fit(emb)          # emb: float32 [n_items, d]
-    >>> item_cluster = km.assign(emb)    # int64 [n_items]
-    >>> km.save("runs/clusters")
+    >>> import tempfile
+    >>> emb = np.repeat(np.eye(4, dtype=np.float32), 5, axis=0)   # float32 [n_items, d]
+    >>> km = Clusterer(4, seed=0)
+    >>> objective = km.fit(emb)
+    >>> item_cluster = km.assign(emb)                               # int64 [n_items]
+    >>> item_cluster.shape, len(set(item_cluster[:5].tolist()))   # one blob, one cluster
+    ((20,), 1)
+    >>> _ = km.save(tempfile.mkdtemp())
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ References:
     Allal et al., "SmolLM2", arXiv 2502.02737, 2025.
 
 Example:
-    >>> names = name_clusters(emb, item_cluster, centroids, titles, categories)
-    >>> names[:2]
+    >>> names = name_clusters(emb, item_cluster, centroids, titles, categories)  # doctest: +SKIP
+    >>> names[:2]  # doctest: +SKIP
     ['Action thrillers', "Children's animation"]
 """
 

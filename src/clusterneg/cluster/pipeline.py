@@ -10,8 +10,9 @@ References:
     k-means clusters; new items go to the nearest centroid).
 
 Example:
-    >>> emb, result = embed_and_cluster(load_dataset("ml-100k"), "minilm", n_clusters=50)
-    >>> result.item_cluster.shape, result.diagnostics["false_negatives"]["lift"]
+    >>> ds = load_dataset("ml-100k")  # doctest: +SKIP
+    >>> emb, result = embed_and_cluster(ds, "minilm", n_clusters=50)  # doctest: +SKIP
+    >>> result.item_cluster.shape, result.diagnostics["false_negatives"]["lift"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from clusterneg.cluster.kmeans import Clusterer
 from clusterneg.data.dataset import Dataset, Interactions
 from clusterneg.data.user_items import UserItems
 from clusterneg.encode.embed import embed_catalog
-from clusterneg.encode.template import template_from_spec, title_texts
+from clusterneg.encode.template import item_titles, template_from_spec
 from clusterneg.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ def example_titles(dataset: Dataset, emb: np.ndarray, result: ClusterResult, n: 
     """Per cluster, the titles of its ``n`` most central items (nearest the centroid first)."""
     from clusterneg.cluster.naming import central_items
 
-    titles = title_texts(dataset.catalog) or [str(i) for i in dataset.catalog.item_ids]
+    titles = item_titles(dataset.catalog)
     return [[titles[j] for j in idx]
             for idx in central_items(emb, result.item_cluster, result.centroids, n)]
 
@@ -229,7 +230,7 @@ def names_for(dataset: Dataset, emb: np.ndarray, result: ClusterResult,
     """LLM names for ``result``'s clusters (titles of central items + category tags)."""
     from clusterneg.cluster.naming import SmolLM2Namer, name_clusters
 
-    titles = title_texts(dataset.catalog) or [str(i) for i in dataset.catalog.item_ids]
+    titles = item_titles(dataset.catalog)
     if generator is None:
         generator = SmolLM2Namer(
             model_cache=None if cache_dir is None else Path(cache_dir) / "models")

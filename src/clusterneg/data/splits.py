@@ -27,6 +27,7 @@ References:
     the whole corpus); Zhao et al., RecBole (CIKM 2021), ``Dataset.split_by_ratio``.
 
 Example:
+    >>> from clusterneg.data import load_dataset
     >>> split = make_split(load_dataset("ml-100k"), method="random", seed=0)
     >>> split.describe()["n_test"] > 0
     True

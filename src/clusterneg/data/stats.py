@@ -7,6 +7,7 @@ References:
     The paper clusterneg implements, arXiv 2607.00448, "Reported results" (popularity bias).
 
 Example:
+    >>> from clusterneg.data import load_dataset
     >>> s = dataset_stats(load_dataset("ml-100k"))
     >>> s["n_users"], s["n_items"], s["n_interactions"]
     (943, 1682, 100000)

@@ -4,8 +4,9 @@ dataset, an on-disk cache keyed by (model id, text hash), centring / whitening.
 Heavy libraries (torch, transformers, sentence-transformers) load only when a model runs.
 
 Example:
-    >>> from clusterneg.encode import embed_catalog
-    >>> emb = embed_catalog(load_dataset("ml-100k").catalog, "minilm").vectors  # [1682, 384]
+    >>> from clusterneg.encode import embed_catalog  # doctest: +SKIP
+    >>> catalog = load_dataset("ml-100k").catalog  # doctest: +SKIP
+    >>> emb = embed_catalog(catalog, "minilm").vectors  # [1682, 384]  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ References:
     per item and reused; new items are encoded as they arrive).
 
 Example:
-    >>> cache = EmbeddingCache(tmp_path)
-    >>> emb = cache.encode(encoder, ["a", "b"])   # encodes 2 texts
-    >>> emb = cache.encode(encoder, ["a", "c"])   # encodes only "c"
-    >>> cache.last_stats
+    >>> cache = EmbeddingCache(tmp_path)  # doctest: +SKIP
+    >>> emb = cache.encode(encoder, ["a", "b"])   # encodes 2 texts  # doctest: +SKIP
+    >>> emb = cache.encode(encoder, ["a", "c"])   # encodes only "c"  # doctest: +SKIP
+    >>> cache.last_stats  # doctest: +SKIP
     {'texts': 2, 'unique': 2, 'hits': 1, 'encoded': 1}
 """
 

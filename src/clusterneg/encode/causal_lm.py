@@ -18,8 +18,8 @@ References:
     (anisotropy). Ji et al., arXiv 2607.00448, section "Method", step 1.
 
 Example:
-    >>> enc = CausalLMEncoder(smollm2_gguf(), pooling="mean")
-    >>> enc.encode(["Toy Story. Year: 1995"]).shape
+    >>> enc = CausalLMEncoder(smollm2_gguf(), pooling="mean")  # doctest: +SKIP
+    >>> enc.encode(["Toy Story. Year: 1995"]).shape  # doctest: +SKIP
     (1, 576)
 """
 

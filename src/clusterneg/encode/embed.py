@@ -9,8 +9,8 @@ References:
     Ji et al., arXiv 2607.00448, section "Method", step 1 (LLM item representations).
 
 Example:
-    >>> out = embed_catalog(load_dataset("ml-100k").catalog, "minilm")
-    >>> out.vectors.shape
+    >>> out = embed_catalog(load_dataset("ml-100k").catalog, "minilm")  # doctest: +SKIP
+    >>> out.vectors.shape  # doctest: +SKIP
     (1682, 384)
 """
 

@@ -15,6 +15,7 @@ References:
     Retrieval", arXiv 2103.15316, 2021. Ji et al., arXiv 2607.00448, "Method", step 1.
 
 Example:
+    >>> raw = np.random.default_rng(0).standard_normal((50, 8)) + 5.0  # a shared offset
     >>> post = Postprocess.from_spec("center").fit(raw)   # or "whiten", "whiten:64"
     >>> anisotropy(post.transform(raw)) < anisotropy(raw)
     True

@@ -14,7 +14,8 @@ References:
     multimodal LLM).
 
 Example:
-    >>> emb = PrecomputedEmbeddings("item_vectors.parquet").for_catalog(dataset.catalog)
+    >>> vectors = PrecomputedEmbeddings("item_vectors.parquet")  # doctest: +SKIP
+    >>> emb = vectors.for_catalog(dataset.catalog)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ References:
     Ji et al., arXiv 2607.00448, section "Method", step 1.
 
 Example:
+    >>> from clusterneg.encode.factory import minilm_path
     >>> enc = SentenceEncoder(minilm_path())
-    >>> float(np.linalg.norm(enc.encode(["a red pen"])[0]))  # unit norm
+    >>> round(float(np.linalg.norm(enc.encode(["a red pen"])[0])), 5)  # unit norm
     1.0
 """
 

@@ -21,6 +21,7 @@ References:
     Ji et al., arXiv 2607.00448, section "Method", step 1 (LLM item representations).
 
 Example:
+    >>> import numpy as np
     >>> cat = Catalog(np.array(["1"]), {"movie_title": ["Heat"], "release_year": ["1995"]})
     >>> default_template(cat).render(cat)
     ['Heat. Year: 1995']
@@ -145,6 +146,20 @@ def title_texts(catalog: Catalog) -> list[str] | None:
     return [front_article(clean_text(v)) for v in catalog.fields[name]]
 
 
+def item_titles(catalog: Catalog) -> list[str]:
+    """What tables and reports call each item: its title (:func:`title_texts`), else its raw
+    id.
+
+    Example:
+        >>> import numpy as np
+        >>> item_titles(Catalog(np.array(["7"]), {"movie_title": ["Usual Suspects, The"]}))
+        ['The Usual Suspects']
+        >>> item_titles(Catalog(np.array(["7"]), {}))
+        ['7']
+    """
+    return title_texts(catalog) or [str(i) for i in catalog.item_ids]
+
+
 def truncate_tokens(texts: list[str], tokenizer: Any, max_tokens: int) -> list[str]:
     """Cut each text after its first ``max_tokens`` tokens, at the character where the next
     token starts, so the kept part is the original text (no detokenisation artefacts).
@@ -218,4 +233,5 @@ def template_from_spec(spec: str | Sequence[str] | TextTemplate | None,
 
 
 __all__ = ["FieldSpec", "PROFILES", "TextTemplate", "clean_text", "default_template",
-           "front_article", "template_from_spec", "title_texts", "truncate_tokens"]
+           "front_article", "item_titles", "template_from_spec", "title_texts",
+           "truncate_tokens"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from clusterneg.encode.template import item_titles
 from clusterneg.eval.exposure import exposure_counts
 from clusterneg.report.inputs import (
     ClusterDiagnostics,
@@ -16,14 +17,6 @@ from clusterneg.report.inputs import (
     cluster_rows,
     example_user,
 )
-
-
-def _titles(prep: Any) -> list[str]:
-    cat = prep.dataset.catalog
-    for name in ("title", "movie_title", "name"):
-        if name in cat.fields:
-            return [str(t) for t in cat.fields[name]]
-    return [str(i) for i in cat.item_ids]
 
 
 def _diagnostics(info: Any) -> ClusterDiagnostics | None:
@@ -73,7 +66,7 @@ def build_report_inputs(
         title=title or f"clusterneg compare: {prep.dataset.name}",
     )
     info = prep.cluster_info
-    titles = _titles(prep)
+    titles = item_titles(prep.dataset.catalog)
     names = list(getattr(info, "names", None) or []) or None
     if info is not None:
         inputs.cluster_diagnostics = _diagnostics(info)

@@ -63,7 +63,7 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         encoding: "utf-8" (strict) or a single-byte encoding such as "latin-1".
 
     Example:
-        >>> read_text(Path("ml-100k.inter"))[:7]
+        >>> read_text(Path("ml-100k.inter"))[:7]  # doctest: +SKIP
         'user_id'
     """
     raw = path.read_bytes()

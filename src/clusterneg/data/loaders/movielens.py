@@ -12,8 +12,8 @@ References:
     paper clusterneg implements, arXiv 2607.00448, "Reported results" (MovieLens).
 
 Example:
-    >>> ds = load(Path("ml-1m"))
-    >>> ds.n_users, len(ds.interactions)
+    >>> ds = load(Path("ml-1m"))  # doctest: +SKIP
+    >>> ds.n_users, len(ds.interactions)  # doctest: +SKIP
     (6040, 1000209)
 """
 

@@ -19,8 +19,8 @@ References:
     evaluation on public data with a fixed split).
 
 Example:
-    >>> ds = load(Path("my_data"))      # my_data/interactions.parquet, my_data/items.csv
-    >>> ds.presplit is None
+    >>> ds = load(Path("my_data"))  # interactions.parquet, items.csv  # doctest: +SKIP
+    >>> ds.presplit is None  # doctest: +SKIP
     True
 """
 
