@@ -438,15 +438,15 @@ def test_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
 
 
 def test_fast_and_fallback_parsers_agree(tmp_path: Path) -> None:
-    from clusterneg.data.loaders import _common
+    from clusterneg.data.loaders import _read
 
     text = "1::Café (1999)::A|B\n2::Tab\there::\n3::a:b::C\n"
     names = ["item_id", "title", "genres"]
-    fast = _common._arrow_columns(text, "::", names)  # pyarrow path, no fallback
+    fast = _read._arrow_columns(text, "::", names)  # pyarrow path, no fallback
     assert fast is not None
-    _, at = _common.read_delimited(tmp_path / "m.dat", text, "::", names)
-    rows, _ = _common.split_rows(tmp_path / "m.dat", text, "::", 3)
-    slow = _common.columns(rows, names)
+    _, at = _read.read_delimited(tmp_path / "m.dat", text, "::", names)
+    rows, _ = _read.split_rows(tmp_path / "m.dat", text, "::", 3)
+    slow = _read.columns(rows, names)
     for n in names:
         assert fast[n].tolist() == slow[n].tolist()
     assert fast["title"].tolist() == ["Café (1999)", "Tab\there", "a:b"]

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from clusterneg.data.dataset import Catalog, Dataset
-from clusterneg.data.loaders import _common as c
+from clusterneg.data.loaders import _catalog as c
+from clusterneg.data.loaders import _read as r
 from clusterneg.errors import DataError
 
 _SUFFIX_INTER = ".inter.json"
@@ -74,7 +75,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def read_json(path: Path) -> tuple[str, Any]:
     """Decode a JSON file strictly: syntax errors and repeated keys name the line."""
-    text = c.read_text(path)
+    text = r.read_text(path)
     try:
         return text, json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
@@ -100,14 +101,14 @@ def read_items(path: Path) -> Catalog:
         names.update(dict.fromkeys(rec))
     fields = {n: [_as_text(rec.get(n)) for rec in data.values()] for n in names}
     ids = np.array(list(data), dtype=str)
-    at = c.Lines(path, _key_lines(text, list(data)))
+    at = r.Lines(path, _key_lines(text, list(data)))
     cat = "categories" if "categories" in fields else None
     return c.make_catalog(ids, fields, at, category_field=cat)
 
 
 def _flatten(
     path: Path, text: str, data: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, c.Lines]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, r.Lines]:
     """{user: [items]} -> user str [n], item str [n], order float64 [n], locator (user's line)."""
     if not isinstance(data, dict) or not data:
         raise DataError(path, "expected a non-empty JSON object {user_id: [item_id, ...]}")
@@ -127,7 +128,7 @@ def _flatten(
     user_raw = np.repeat(np.array(users, dtype=str), counts)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     order = (np.arange(len(items)) - starts).astype(np.float64)
-    at = c.Lines(path, np.repeat(_key_lines(text, users), counts))
+    at = r.Lines(path, np.repeat(_key_lines(text, users), counts))
     return user_raw, np.array(items, dtype=str), order, at
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from clusterneg.data.dataset import Catalog, Dataset
-from clusterneg.data.loaders import _common as c
+from clusterneg.data.loaders import _catalog as c
+from clusterneg.data.loaders import _read as r
 from clusterneg.errors import ConfigError, DataError
 
 _SEP = "::"
@@ -47,15 +48,10 @@ def load(directory: Path, min_rating: float | None = None) -> Dataset:
     """
     path = directory / "ratings.dat"
     cols, at = read_dat(path, RATING_FIELDS)
-    rating = c.parse_numbers(cols["rating"], at, "rating")
-    order = c.parse_numbers(cols["timestamp"], at, "timestamp")
-    movies = directory / "movies.dat"
-    if movies.is_file():
-        catalog = read_movies(movies)
-        item_idx = c.lookup(cols["item_id"], at, catalog.item_ids, "item_id", movies.name)
-    else:
-        ids, item_idx = c.index_ids(cols["item_id"])
-        catalog = c.catalog_from_ids(ids)
+    rating = r.parse_numbers(cols["rating"], at, "rating")
+    order = r.parse_numbers(cols["timestamp"], at, "timestamp")
+    catalog, item_idx = c.items_and_index(cols["item_id"], at, directory / "movies.dat",
+                                          read_movies)
     users = cols["user_id"]
     if min_rating is not None:
         keep = rating >= min_rating
@@ -65,15 +61,15 @@ def load(directory: Path, min_rating: float | None = None) -> Dataset:
     return c.assemble(directory.name, directory, users, item_idx, order, None, catalog)
 
 
-def read_dat(path: Path, names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], c.Lines]:
+def read_dat(path: Path, names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], r.Lines]:
     """Parse a ``::``-separated latin-1 file into name -> str [n] columns + line numbers."""
-    text = c.read_text(path, encoding=_ENCODING)
-    cols, at = c.read_delimited(path, text, _SEP, names)
+    text = r.read_text(path, encoding=_ENCODING)
+    cols, at = r.read_delimited(path, text, _SEP, names)
     if len(cols[names[0]]) == 0:
         raise DataError(path, "empty file: expected at least one row")
     for n in ("user_id", "item_id"):
         if n in cols:
-            c.check_ids(cols[n], at, n)
+            r.check_ids(cols[n], at, n)
     return cols, at
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from clusterneg.data.dataset import Catalog, Dataset
-from clusterneg.data.loaders import _common as c
+from clusterneg.data.loaders import _catalog as c
+from clusterneg.data.loaders import _read as r
 from clusterneg.errors import ConfigError, DataError
 
 _TYPES = ("token", "token_seq", "float", "float_seq")
@@ -66,13 +67,8 @@ def load(directory: Path, min_rating: float | None = None) -> Dataset:
     cols, at = read_atomic(inter_path, required=("user_id", "item_id"))
     order = _optional_numbers(cols, at, "timestamp")
     weight = _optional_numbers(cols, at, "weight")
-    item_path = inter_path.with_suffix(".item")
-    if item_path.is_file():
-        catalog = read_items(item_path)
-        item_idx = c.lookup(cols["item_id"], at, catalog.item_ids, "item_id", item_path.name)
-    else:
-        ids, item_idx = c.index_ids(cols["item_id"])
-        catalog = c.catalog_from_ids(ids)
+    catalog, item_idx = c.items_and_index(cols["item_id"], at, inter_path.with_suffix(".item"),
+                                          read_items)
     users = cols["user_id"]
     keep = _rating_mask(cols, at, min_rating)
     if keep is not None:
@@ -83,25 +79,25 @@ def load(directory: Path, min_rating: float | None = None) -> Dataset:
 
 def read_atomic(
     path: Path, required: tuple[str, ...] = ()
-) -> tuple[dict[str, np.ndarray], c.Lines]:
+) -> tuple[dict[str, np.ndarray], r.Lines]:
     """Parse one atomic file into name -> str [n] columns and their line locator.
 
     Args:
         path: the ``.inter`` / ``.item`` file.
         required: columns that must be in the header (ids among them must be non-empty).
     """
-    text = c.read_text(path)
+    text = r.read_text(path)
     head, _, body = text.partition("\n")
     names = _parse_header(path, head.rstrip("\r"))
     for need in required:
         if need not in names:
             raise DataError(path, f"missing column (header has {names})", line=1, field=need)
-    cols, at = c.read_delimited(path, body, "\t", names, first_line=2)
+    cols, at = r.read_delimited(path, body, "\t", names, first_line=2)
     if len(cols[names[0]]) == 0:
         raise DataError(path, "empty file: a header but no rows", line=1)
     for n in ("user_id", "item_id"):
         if n in cols:
-            c.check_ids(cols[n], at, n)
+            r.check_ids(cols[n], at, n)
     return cols, at
 
 
@@ -140,19 +136,19 @@ def _pick_inter(directory: Path) -> Path:
 
 
 def _optional_numbers(
-    cols: dict[str, np.ndarray], at: c.Lines, name: str
+    cols: dict[str, np.ndarray], at: r.Lines, name: str
 ) -> np.ndarray | None:
-    return c.parse_numbers(cols[name], at, name) if name in cols else None
+    return r.parse_numbers(cols[name], at, name) if name in cols else None
 
 
 def _rating_mask(
-    cols: dict[str, np.ndarray], at: c.Lines, min_rating: float | None
+    cols: dict[str, np.ndarray], at: r.Lines, min_rating: float | None
 ) -> np.ndarray | None:
     if min_rating is None:
         return None
     if "rating" not in cols:
         raise ConfigError(f"min_rating={min_rating} but {at.path} has no 'rating' column")
-    keep = c.parse_numbers(cols["rating"], at, "rating") >= min_rating
+    keep = r.parse_numbers(cols["rating"], at, "rating") >= min_rating
     if not keep.any():
         raise ConfigError(f"min_rating={min_rating} leaves no interaction in {at.path}")
     return keep

@@ -38,7 +38,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from clusterneg.data.dataset import Catalog, Dataset, Interactions
-from clusterneg.data.loaders import _common as c
+from clusterneg.data.loaders import _catalog as c
+from clusterneg.data.loaders import _read as r
 from clusterneg.errors import ConfigError, DataError
 
 EXTENSIONS = (".csv", ".parquet")
@@ -155,8 +156,8 @@ def read_interactions(path: Path) -> Part:
     t = read_table(path, ("user_id", "item_id"))
     user = to_text(t, "user_id", required=True)
     item = to_text(t, "item_id", required=True)
-    c.check_ids(user, t, "user_id")
-    c.check_ids(item, t, "item_id")
+    r.check_ids(user, t, "user_id")
+    r.check_ids(item, t, "item_id")
     order = to_numbers(t, "timestamp", dates=True) if "timestamp" in t.columns else None
     weight = to_numbers(t, "weight") if "weight" in t.columns else None
     rating = to_numbers(t, "rating") if "rating" in t.columns else None
@@ -202,12 +203,12 @@ def to_numbers(t: Table, name: str, dates: bool = False) -> np.ndarray:
     values = to_text(t, name, required=True)
     if dates:
         try:
-            return c.parse_numbers(values, _Silent(t.path), name)
+            return r.parse_numbers(values, _Silent(t.path), name)
         except DataError:
             parsed = _parse_dates(values)
             if parsed is not None:
                 return parsed
-    return c.parse_numbers(values, t, name)
+    return r.parse_numbers(values, t, name)
 
 
 def _build(directory: Path, parts: dict[str, Part], min_rating: float | None) -> Dataset:
@@ -253,7 +254,7 @@ def _filter_rating(p: Part, min_rating: float) -> Part:
 
 
 def _read_csv(path: Path) -> Table:
-    text = c.read_text(path)  # refuses empty files and non-UTF-8 bytes, with the line
+    text = r.read_text(path)  # refuses empty files and non-UTF-8 bytes, with the line
     header = next(csv.reader(io.StringIO(text)), [])
     if len(set(header)) != len(header) or not all(h.strip() for h in header):
         raise DataError(path, f"header has empty or repeated column names: {header}", line=1)
@@ -320,7 +321,7 @@ def _decode_binary(t: Table, name: str, col: pa.Array) -> pa.Array:
         try:
             out.append(None if v is None else v.decode("utf-8"))
         except UnicodeDecodeError:
-            raise t.error(i, f"not valid UTF-8 text: {c.clip(repr(v))}", name) from None
+            raise t.error(i, f"not valid UTF-8 text: {r.clip(repr(v))}", name) from None
     return pa.array(out, pa.string())
 
 

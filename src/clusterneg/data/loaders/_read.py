@@ -1,4 +1,4 @@
-"""Shared helpers for the loaders: strict text reading, id indexing, catalog building.
+"""Strict reading for the loaders: text decoding, delimited rows to columns, numbers, ids.
 
 Every helper refuses bad input with a :class:`~clusterneg.errors.DataError` that names the
 file, the 1-based line and the field. The fast path is vectorised; the slow path (a Python
@@ -8,7 +8,6 @@ scan) only runs after something failed, to find the exact line to report.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from clusterneg.data.dataset import Catalog, Dataset, Interactions
 from clusterneg.errors import DataError
 
-log = logging.getLogger(__name__)
 
 class Locator(Protocol):
     """Turns a 0-based row index of a parsed file into a located :class:`DataError`."""
@@ -49,10 +46,6 @@ class Lines:
 
     def error(self, row: int, message: str, field: str | None = None) -> DataError:
         return DataError(self.path, message, line=int(self.line_no[row]), field=field)
-
-
-#: Field names recognised as holding an item's categories / genres (first match wins).
-CATEGORY_FIELDS = ("categories", "category", "genres", "genre", "class")
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
@@ -192,118 +185,6 @@ def check_ids(ids: np.ndarray, at: Locator, field: str) -> None:
     empty = np.flatnonzero(np.char.str_len(np.char.strip(ids.astype(str))) == 0)
     if empty.size:
         raise at.error(int(empty[0]), "empty id", field)
-
-
-def index_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map raw string ids to contiguous indices in natural order.
-
-    Ids that all parse as integers are ordered numerically ("2" before "10"), otherwise
-    lexicographically; either way the mapping is deterministic.
-
-    Args:
-        raw: str [n] raw ids (repeats allowed).
-
-    Returns:
-        ``(unique_ids, index)``: str [n_unique] and int64 [n] with
-        ``unique_ids[index] == raw``.
-    """
-    uniq, inverse = np.unique(raw.astype(str), return_inverse=True)
-    perm = natural_order(uniq)
-    rank = np.empty_like(perm)
-    rank[perm] = np.arange(len(perm))
-    return uniq[perm], rank[inverse.reshape(-1)].astype(np.int64)
-
-
-def natural_order(ids: np.ndarray) -> np.ndarray:
-    """Permutation sorting ``ids`` numerically when all are integers, else as strings."""
-    try:
-        keys = ids.astype(np.int64)
-    except (ValueError, OverflowError):
-        return np.argsort(ids, kind="stable")
-    return np.argsort(keys, kind="stable")
-
-
-def lookup(
-    raw: np.ndarray, at: Locator, known: np.ndarray, field: str, known_from: str
-) -> np.ndarray:
-    """Indices of ``raw`` ids in ``known`` (vectorised); an unknown id is a DataError.
-
-    Args:
-        raw: str [n] ids to look up.
-        at: locates row i of ``raw`` for messages.
-        known: str [m] distinct known ids; position = index.
-        field: column name (for messages).
-        known_from: where ``known`` came from, e.g. the items file name.
-
-    Returns:
-        int64 [n] indices into ``known``.
-    """
-    raw = raw.astype(str)
-    if len(known) == 0:
-        raise at.error(0, f"unknown item id {str(raw[0])!r}: {known_from} is empty", field)
-    order = np.argsort(known)
-    sorted_known = known[order]
-    pos = np.minimum(np.searchsorted(sorted_known, raw), len(known) - 1)
-    found = sorted_known[pos] == raw
-    if not found.all():
-        b = int(np.flatnonzero(~found)[0])
-        raise at.error(b, f"unknown item id {str(raw[b])!r}: not in {known_from}", field)
-    return order[pos].astype(np.int64)
-
-
-def make_catalog(
-    ids: np.ndarray,
-    fields: dict[str, list[str]],
-    at: Locator,
-    category_field: str | None = None,
-) -> Catalog:
-    """Catalog in natural id order; refuses duplicate and empty item ids.
-
-    Args:
-        ids: str [n] item ids in file order.
-        fields: field name -> n strings, in file order.
-        at: locates row i of the items file for messages.
-        category_field: field holding categories, if any (else detected by name).
-    """
-    ids = ids.astype(str)
-    check_ids(ids, at, "item_id")
-    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
-    if (counts > 1).any():
-        is_first = np.zeros(len(ids), bool)
-        is_first[first] = True
-        second = int(np.flatnonzero(~is_first)[0])
-        seen = int(first[np.searchsorted(uniq, ids[second])])
-        dup = str(ids[second])
-        raise at.error(second, f"duplicate item id {dup!r} (first on {at.where(seen)})",
-                       "item_id")
-    perm = natural_order(ids)
-    out = {name: [str(col[i]) for i in perm] for name, col in fields.items()}
-    if category_field is None:
-        category_field = next((c for c in CATEGORY_FIELDS if c in out), None)
-    return Catalog(item_ids=ids[perm], fields=out, category_field=category_field)
-
-
-def catalog_from_ids(item_ids: np.ndarray) -> Catalog:
-    """A catalog with no text fields, for data that came without an items file."""
-    return Catalog(item_ids=np.asarray(item_ids, dtype=str), fields={})
-
-
-def assemble(
-    name: str,
-    source: Path,
-    user_raw: np.ndarray,
-    item_idx: np.ndarray,
-    order: np.ndarray | None,
-    weight: np.ndarray | None,
-    catalog: Catalog,
-) -> Dataset:
-    """Index users and build the :class:`Dataset` (items are already catalog indices)."""
-    user_ids, user_idx = index_ids(user_raw)
-    inter = Interactions(user_idx, item_idx, order, weight)
-    log.info("loaded %s: %d users, %d items, %d interactions", name, len(user_ids),
-             len(catalog), len(inter))
-    return Dataset(name=name, user_ids=user_ids, catalog=catalog, interactions=inter,
-                   source=str(source))
 
 
 def clip(s: str, n: int = 60) -> str:
