@@ -1,314 +1,35 @@
 """``report.html``: one self-contained page a person reads to judge the comparison.
 
-No external URL anywhere: CSS and a few lines of JavaScript are inline, figures are
-``data:`` URIs, and a Content-Security-Policy forbids the browser from fetching anything
-else. All text from the data (titles, cluster names, sampler names) is HTML-escaped.
+No external URL anywhere: CSS and a few lines of JavaScript are inline
+(:mod:`clusterneg.report.html_assets`), figures are ``data:`` URIs, and a
+Content-Security-Policy forbids the browser from fetching anything else. The sections live in
+:mod:`clusterneg.report.html_sections`; this module assembles the page and writes it.
 
-Stable element ids for tests and readers: ``verdict``, ``results-table``, ``curves``,
-``lorenz``, ``exposure-table``, ``popularity``, ``clusters``, ``cluster-table``,
-``examples``. After load, the inline script writes ``data-rows`` (results-table body rows),
+After load, the inline script writes ``data-rows`` (results-table body rows),
 ``data-images`` (figures decoded by the browser) and ``data-ready="1"`` on ``<body>``.
 """
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clusterneg.report import plots
-from clusterneg.report.format import (
-    HEADLINE,
-    fmt_pct,
-    fmt_value,
-    higher_is_better,
-    is_missing,
-    metric_label,
+from clusterneg.report.html_assets import CSP, CSS, SCRIPT
+from clusterneg.report.html_sections import (
+    clusters_section,
+    curves_section,
+    esc,
+    examples_section,
+    header_section,
+    lorenz_section,
+    popularity_section,
+    results_table,
 )
-from clusterneg.report.inputs import ClusterDiagnostics, ExampleItem, ExampleUser, ReportInputs
-from clusterneg.report.markdown import data_facts
+from clusterneg.report.inputs import ReportInputs
 from clusterneg.report.summary import Comparison, compare_runs
-from clusterneg.report.verdict import verdict
-
-_CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-)
-_CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
- max-width:1180px;margin:0 auto;padding:18px 24px 60px;background:#fff}
-h1{font-size:1.6em;margin:.2em 0}
-h2{margin-top:1.8em;border-bottom:1px solid #dde;padding-bottom:4px}
-.facts{color:#556}.verdict{background:#f3f6fb;border-left:5px solid #d62728;padding:10px 14px;
- font-size:1.05em}
-table{border-collapse:collapse;margin:10px 0;font-size:.9em}
-th,td{border:1px solid #dde;padding:4px 7px;vertical-align:top}th{background:#f5f6f8}
-#results-table{font-size:.84em}#cluster-diagnostics th{text-align:left}
-td.num{text-align:right}.v{white-space:nowrap}.chg{display:block;font-size:.8em;color:#667}
-td.name{white-space:nowrap}
-.real{color:#0a7a32;font-weight:600}.best{font-weight:700;background:#fff7e0}
-tr.method td:first-child{color:#d62728;font-weight:700}
-.figs{display:flex;flex-wrap:wrap;gap:12px}
-.figs img{max-width:100%;height:auto;border:1px solid #eee}
-.missing{color:#889;font-style:italic}.note{color:#556;font-size:.88em}
-.cl{display:inline-block;font-size:.76em;background:#eef1f7;color:#334;border-radius:8px;
- padding:0 6px;margin-left:4px}
-.hit{background:#e3f6e8}.hit::before{content:"\\2713 ";color:#0a7a32;font-weight:700}
-.wide{overflow-x:auto}.scroll{overflow-x:auto;max-height:520px;overflow-y:auto}
-.figs table{align-self:flex-start}
-ul.items{margin:4px 0 8px;padding-left:20px}.example-user{margin-bottom:28px}
-"""
-_SCRIPT = """
-window.addEventListener("load", function () {
-  var b = document.body;
-  b.dataset.rows = document.querySelectorAll("#results-table tbody tr").length;
-  var ok = 0;
-  document.querySelectorAll("img").forEach(function (i) {
-    if (i.complete && i.naturalWidth > 0) { ok += 1; }
-  });
-  b.dataset.images = ok;
-  b.dataset.ready = "1";
-});
-"""
-
-
-def _e(x: object) -> str:
-    """HTML-escape any value's text (quotes included, safe in attributes)."""
-    return html.escape(str(x), quote=True)
-
-
-def _missing(what: str) -> str:
-    return f'<p class="missing">{_e(what)} not available for this comparison.</p>'
-
-
-def _figure(uri: str, alt: str, fig_id: str) -> str:
-    return f'<img id="{_e(fig_id)}" src="{uri}" alt="{_e(alt)}" width="560">'
-
-
-def _best(comp: Comparison, metric: str) -> float | None:
-    vals = [comp.mean(s, metric) for s in comp.samplers]
-    vals = [v for v in vals if not is_missing(v)]
-    if len(vals) < 2 or min(vals) == max(vals):
-        return None
-    return max(vals) if higher_is_better(metric) else min(vals)
-
-
-def _change(comp: Comparison, sampler: str, metric: str) -> str:
-    """Second line of a table cell: change vs baseline, interval, real mark."""
-    if sampler == comp.baseline:
-        return '<span class="chg">baseline</span>'
-    rel = comp.relative.get(sampler, {}).get(metric)
-    test = comp.significance.get(sampler, {}).get(metric)
-    text = fmt_pct(rel)
-    if test:
-        text += f" [{fmt_pct(test['rel_ci_low'])}, {fmt_pct(test['rel_ci_high'])}]"
-        if test["real"]:
-            return f'<span class="chg real" title="95% CI excludes 0">{_e(text)} ✓</span>'
-    return f'<span class="chg">{_e(text)}</span>'
-
-
-def _cell(comp: Comparison, sampler: str, metric: str, best: float | None) -> str:
-    stats = comp.summary.get(sampler, {}).get(metric)
-    if not stats:
-        return '<td class="num">—</td>'
-    val = f"{fmt_value(metric, stats['mean'])} ± {fmt_value(metric, stats['std'])}"
-    cls = "num best" if best is not None and stats["mean"] == best else "num"
-    change = _change(comp, sampler, metric)
-    return f'<td class="{cls}"><span class="v">{_e(val)}</span>{change}</td>'
-
-
-def results_table(comp: Comparison, metrics: Sequence[str] = HEADLINE) -> str:
-    """The results table: mean ± std, change vs baseline with its interval, best in bold."""
-    head = "".join(f"<th>{_e(metric_label(m))}</th>" for m in metrics)
-    best = {m: _best(comp, m) for m in metrics}
-    rows = []
-    for s in comp.samplers:
-        cls = ' class="method"' if s == comp.method else ""
-        cells = "".join(_cell(comp, s, m, best[m]) for m in metrics)
-        rows.append(f'<tr data-sampler="{_e(s)}"{cls}><td class="name">{_e(s)}</td>{cells}</tr>')
-    note = (
-        f"Mean ± std over seeds; second line: change relative to {comp.baseline} and, in "
-        f"brackets, the paired bootstrap 95% interval over users (✓ = excludes 0: the "
-        f"difference is real). Best value per column highlighted."
-    )
-    if not comp.significance:
-        note += " No per-user arrays were given, so no difference was tested."
-    return (
-        f'<div class="wide"><table id="results-table"><thead><tr><th>sampler</th>{head}'
-        f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-        f'<p class="note">{_e(note)}</p>'
-    )
-
-
-def _summary_curves(comp: Comparison, prefix: str) -> dict[str, dict[int, float]]:
-    """``{sampler: {K: mean}}`` from every ``prefix@K`` in the summary."""
-    out: dict[str, dict[int, float]] = {}
-    for s in comp.samplers:
-        pts = {
-            int(m.split("@")[1]): v["mean"]
-            for m, v in comp.summary.get(s, {}).items()
-            if m.startswith(prefix + "@") and m.split("@")[1].isdigit()
-        }
-        if len(pts) >= 2:
-            out[s] = pts
-    return out
-
-
-def curves_section(inputs: ReportInputs, comp: Comparison) -> str:
-    """HR@K and recall@K curves (from the inputs, else from the summary's metrics)."""
-    parts = []
-    for prefix, label, given in (("hr", "HR", inputs.hr_curves),
-                                 ("recall", "Recall", inputs.recall_curves)):
-        curves = given or _summary_curves(comp, prefix)
-        if curves:
-            uri = plots.curves_plot(curves, label)
-            parts.append(_figure(uri, f"{label}@K per sampler", f"{prefix}-curves-img"))
-    body = f'<div class="figs">{"".join(parts)}</div>' if parts else _missing("HR@K curves")
-    return f'<section id="curves"><h2>HR@K and recall@K</h2>{body}</section>'
-
-
-def exposure_table(comp: Comparison) -> str:
-    """Exposure metrics per sampler (mean over seeds) next to the Lorenz curves."""
-    names = ["top100_share", "coverage@50", "gini@50", "tail_share@50"]
-    names = [n for n in names if any(n in comp.summary.get(s, {}) for s in comp.samplers)]
-    if not names:
-        return ""
-    head = "".join(f"<th>{_e(metric_label(n))}</th>" for n in names)
-    rows = "".join(
-        f'<tr><td>{_e(s)}</td>'
-        + "".join(f'<td class="num">{_e(fmt_value(n, comp.mean(s, n)))}</td>' for n in names)
-        + "</tr>"
-        for s in comp.samplers
-    )
-    return (
-        f'<table id="exposure-table"><thead><tr><th>sampler</th>{head}</tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
-def lorenz_section(inputs: ReportInputs, comp: Comparison) -> str:
-    """Exposure Lorenz curves and the exposure metrics (the paper's popularity result)."""
-    fig = (
-        _figure(plots.lorenz_plot(inputs.exposure_counts), "exposure Lorenz curves",
-                "lorenz-img")
-        if inputs.exposure_counts
-        else _missing("Exposure counts")
-    )
-    intro = (
-        "How evenly the top-50 lists spread over the catalog. The paper reports the share of "
-        "impressions going to the top-100 items falling from 50% to 32% with cluster negatives."
-    )
-    return (
-        f'<section id="lorenz"><h2>Exposure and popularity bias</h2><p class="note">'
-        f'{_e(intro)}</p><div class="figs">{fig}{exposure_table(comp)}</div></section>'
-    )
-
-
-def popularity_section(inputs: ReportInputs) -> str:
-    """Recall by item-popularity bucket, grouped bars."""
-    if not inputs.popularity_recall:
-        body = _missing("Recall by popularity bucket")
-    else:
-        uri = plots.popularity_plot(inputs.popularity_recall, inputs.popularity_k)
-        body = _figure(uri, "recall by item-popularity bucket", "popularity-img")
-    return f'<section id="popularity"><h2>Recall by item popularity</h2>{body}</section>'
-
-
-def _diag_rows(d: ClusterDiagnostics) -> list[tuple[str, str]]:
-    def num(x: float | None) -> str:
-        return "—" if is_missing(x) else f"{x:.4g}"
-
-    rows = [("clusters", str(d.n_clusters)), ("how chosen", d.rule or "—")]
-    rows.append(("false-negative rate, cluster vs random",
-                 f"{num(d.false_negative_rate)} vs {num(d.false_negative_rate_random)}"))
-    rows.append(("hardness, cluster vs random",
-                 f"{num(d.hardness)} vs {num(d.hardness_random)}"))
-    rows.append(("NMI with item attribute", num(d.nmi)))
-    rows += [(k, num(v)) for k, v in d.extra.items()]
-    return rows
-
-
-def clusters_section(inputs: ReportInputs) -> str:
-    """Cluster diagnostics, size distribution and the table of LLM-named clusters."""
-    parts = []
-    d = inputs.cluster_diagnostics
-    if d is not None:
-        rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _diag_rows(d))
-        fig = ""
-        if len(d.sizes):
-            uri = plots.cluster_sizes_plot(d.sizes)
-            fig = _figure(uri, "cluster size distribution", "cluster-sizes-img")
-        parts.append(f'<div class="figs"><table id="cluster-diagnostics">{rows}</table>{fig}</div>')
-    if inputs.cluster_rows:
-        body = "".join(
-            f'<tr data-cluster="{_e(r.cluster_id)}"><td class="num">{_e(r.cluster_id)}</td>'
-            f'<td>{_e(r.name)}</td><td class="num">{_e(r.size)}</td>'
-            f'<td>{_e("; ".join(r.examples))}</td></tr>'
-            for r in inputs.cluster_rows
-        )
-        parts.append(
-            '<div class="scroll"><table id="cluster-table"><thead><tr><th>id</th>'
-            "<th>LLM name</th><th>items</th><th>example titles</th></tr></thead>"
-            f"<tbody>{body}</tbody></table></div>"
-        )
-    content = "".join(parts) or _missing("Cluster diagnostics")
-    return f'<section id="clusters"><h2>Clusters</h2>{content}</section>'
-
-
-def _item(it: ExampleItem) -> str:
-    cl = f'<span class="cl">{_e(it.cluster)}</span>' if it.cluster else ""
-    return f"{_e(it.title)}{cl}"
-
-
-def _example(u: ExampleUser, samplers: Sequence[str]) -> str:
-    """One user's history, held-out targets and each sampler's top-10 side by side."""
-    hist = "".join(f"<li>{_item(it)}</li>" for it in u.history)
-    targets = "".join(f"<li>{_item(it)}</li>" for it in u.targets)
-    names = [s for s in samplers if s in u.retrieved] + [
-        s for s in u.retrieved if s not in samplers
-    ]
-    depth = max((len(u.retrieved[s]) for s in names), default=0)
-    head = "".join(f"<th>{_e(s)}</th>" for s in names)
-    rows = []
-    for r in range(depth):
-        cells = []
-        for s in names:
-            lst = u.retrieved[s]
-            it = lst[r] if r < len(lst) else None
-            cls = ' class="hit"' if it is not None and it.hit else ""
-            cells.append(f"<td{cls}>{_item(it) if it else ''}</td>")
-        rows.append(f'<tr><td class="num">{r + 1}</td>{"".join(cells)}</tr>')
-    tgt = f"<p><b>Held out (test):</b></p><ul class='items'>{targets}</ul>" if targets else ""
-    return (
-        f'<article class="example-user" data-user="{_e(u.user)}"><h3>User {_e(u.user)}</h3>'
-        f"<p><b>History</b> ({len(u.history)} items):</p><ul class='items'>{hist}</ul>{tgt}"
-        f'<div class="scroll"><table class="retrieved"><thead><tr><th>#</th>{head}</tr>'
-        f'</thead><tbody>{"".join(rows)}</tbody></table></div></article>'
-    )
-
-
-def examples_section(inputs: ReportInputs, comp: Comparison) -> str:
-    """A few users: what they watched / bought, and what each sampler retrieves."""
-    if not inputs.examples:
-        body = _missing("Example users")
-    else:
-        body = (
-            '<p class="note">Cluster names in grey; green ✓ = a held-out test item.</p>'
-            + "".join(_example(u, comp.samplers) for u in inputs.examples)
-        )
-    return f'<section id="examples"><h2>Example users</h2>{body}</section>'
-
-
-def _header(results: Mapping[str, Any], comp: Comparison, title: str) -> str:
-    facts = data_facts(results, comp)
-    dataset = results.get("dataset", "unknown dataset")
-    return (
-        f"<header><h1>{_e(title)}: {_e(dataset)}</h1><p class='facts'>{_e(facts)}; "
-        "every item ranked (no sampled candidates)."
-        f'</p><p id="verdict" class="verdict"><b>Verdict.</b> {_e(verdict(comp))}</p></header>'
-    )
 
 
 def render_report(
@@ -333,7 +54,7 @@ def render_report(
     """
     comp = comparison or compare_runs(results, inputs.per_user, inputs.n_boot, inputs.boot_seed)
     body = "".join([
-        _header(results, comp, inputs.title),
+        header_section(results, comp, inputs.title),
         f'<section id="results"><h2>Results</h2>{results_table(comp)}</section>',
         curves_section(inputs, comp),
         lorenz_section(inputs, comp),
@@ -346,10 +67,10 @@ def render_report(
     ])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(inputs.title)}: {_e(results.get('dataset', ''))}</title>"
-        f"<style>{_CSS}</style></head><body>{body}<script>{_SCRIPT}</script></body></html>\n"
+        f"<title>{esc(inputs.title)}: {esc(results.get('dataset', ''))}</title>"
+        f"<style>{CSS}</style></head><body>{body}<script>{SCRIPT}</script></body></html>\n"
     )
 
 
