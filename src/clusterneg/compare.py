@@ -143,7 +143,7 @@ def _run_row(sampler: str, seed: int, res: RunResult, tuning: list[dict]) -> dic
 
 def _results_header(prep: Prepared) -> dict[str, Any]:
     sp = prep.split
-    return {"dataset": prep.dataset.name, "split": getattr(sp, "method", str(prep.config.split)),
+    return {"dataset": prep.dataset.name, "split": sp.method,
             "n_users": prep.dataset.n_users, "n_items": prep.dataset.n_items,
             "n_train": len(sp.train), "n_valid": len(sp.valid), "n_test": len(sp.test),
             "n_clusters": prep.n_clusters, "experiment": prep.config.to_dict()}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from clusterneg.data.dataset import Dataset
+from clusterneg.data.splits import Split, make_split
 from clusterneg.data.user_items import UserItems
 from clusterneg.eval.metrics import DEFAULT_KS
 from clusterneg.model import ModelConfig, TwoTower
@@ -63,7 +64,7 @@ class Prepared:
 
     config: ExperimentConfig
     dataset: Dataset
-    split: Any
+    split: Split
     train_items: UserItems
     valid_items: UserItems
     test_items: UserItems
@@ -100,10 +101,10 @@ class RunResult:
 def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
     """Load, split, and (unless ``encoder == 'none'``) embed and cluster the items."""
     from clusterneg.data.load import load_dataset
-    from clusterneg.data.splits import make_split
 
     ds = load_dataset(cfg.dataset)
     split = make_split(ds, method=cfg.split, seed=cfg.split_seed)
+
     def items(*parts: Any) -> UserItems:
         return UserItems.from_interactions(list(parts), ds.n_users, ds.n_items)
 
@@ -191,10 +192,8 @@ def run(
 
 
 def _train_record(res: TrainResult) -> dict[str, Any]:
-    stats = res.sampler.stats() if callable(getattr(res.sampler, "stats", None)) else {}
-    stats = dict(getattr(stats, "counts", stats))
     return {"seconds": res.seconds, "train_seconds": res.train_seconds,
             "examples_per_s": res.examples_per_s, "steps": res.steps,
             "epochs": len(res.epochs), "best_epoch": res.best_epoch,
             "curve": [dict(r) for r in res.epochs],
-            "sampler_stats": stats}
+            "sampler_stats": res.sampler.stats()}
