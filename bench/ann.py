@@ -129,8 +129,9 @@ def markdown(r: dict) -> str:
         lines.append(f"| {row['kind']} | {p} | {row['build_s']:.1f} | "
                      f"{row['recall@100']:.4f} | {row['qps_1thread']:.0f} |")
     d = r["default"]
-    lines += ["", f"Default: **{d['kind']}** ({', '.join(f'{k}={v}' for k, v in d['params'].items())}),"
-              f" the fastest setting with recall@100 >= 0.95.", ""]
+    params = ", ".join(f"{k}={v}" for k, v in d["params"].items())
+    lines += ["", f"Default: **{d['kind']}** ({params}), the fastest setting with "
+              "recall@100 >= 0.95.", ""]
     return "\n".join(lines)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from serve_fixtures import TopicEncoder, favourite, run_dir, topic_vector, trained_run  # noqa: F401
 
 from clusterneg.errors import ConfigError, DataError
 from clusterneg.serve import (
@@ -25,6 +24,7 @@ from clusterneg.serve import (
     read_new_items,
 )
 from clusterneg.serve.item_log import encode_batch
+from serve_fixtures import TopicEncoder, favourite, topic_vector
 
 SPACE = NewItem("new-space", fields={"title": "Space Opera number 99", "genre": "space opera"})
 

@@ -19,6 +19,7 @@ import os
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -123,6 +124,14 @@ def create_app(retriever: Retriever, api_key: str | None = None,
         status = (404 if isinstance(exc, UnknownIdError) else
                   409 if isinstance(exc, DuplicateItemError) else 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # only location, message and type: echoing the input back could hold NaN or a huge
+        # body, which would turn a 422 into a failure to serialise it
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/health", response_model=Health)
     def health() -> dict[str, Any]:
