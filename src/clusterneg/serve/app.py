@@ -133,13 +133,15 @@ def create_app(retriever: Retriever, api_key: str | None = None,
                    "type": str(e.get("type", ""))} for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    # recommend and health take milliseconds: they run on the event loop (no thread hop);
+    # adding items may run an LLM encoder, so it stays in the thread pool
     @app.get("/health", response_model=Health)
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return retriever.health()
 
     @app.post("/recommend", response_model=RecommendResponse,
               responses={400: {}, 404: {}, 413: {}})
-    def recommend(req: RecommendRequest) -> dict[str, Any]:
+    async def recommend(req: RecommendRequest) -> dict[str, Any]:
         recs = retriever.recommend(req.user, req.items, req.k, req.exclude)
         return {"items": [r.__dict__ for r in recs]}
 
