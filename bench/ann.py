@@ -61,6 +61,10 @@ def main() -> None:
     ap.add_argument("--exact-queries", type=int, default=200,
                     help="queries timed one by one on the exact index (it is slow)")
     ap.add_argument("--build-threads", type=int, default=1)
+    ap.add_argument("--hnsw-m", type=int, default=IndexSpec.hnsw_m)
+    ap.add_argument("--ef-construction", type=int, default=IndexSpec.ef_construction)
+    ap.add_argument("--nlist", type=int, default=0, help="IVF cells (0: 4 sqrt(n))")
+    ap.add_argument("--train-size", type=int, default=IndexSpec.train_size)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -80,11 +84,13 @@ def main() -> None:
     rows.append({"kind": "exact", "params": {}, "build_s": exact_build,
                  "recall@100": recall_at_k(ids, truth[: len(ids)], K), "qps_1thread": qps})
     print(rows[-1], file=sys.stderr, flush=True)
+    write(args, rows, final=False)
 
-    for kind, knob, values in (("hnsw", "ef_search", (64, 128, 256, 512)),
-                               ("ivf", "nprobe", (16, 32, 64, 128, 256))):
+    for kind, knob, values in (("ivf", "nprobe", (8, 16, 32, 64, 128)),
+                               ("hnsw", "ef_search", (128, 256, 512, 1024))):
         faiss.omp_set_num_threads(args.build_threads)
-        spec = IndexSpec(kind)
+        spec = IndexSpec(kind, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction,
+                         nlist=args.nlist, train_size=args.train_size)
         t0 = time.perf_counter()
         index = build_index(x, spec)
         build_s = time.perf_counter() - t0
@@ -100,20 +106,27 @@ def main() -> None:
             rows.append({"kind": kind, "params": params, "build_s": build_s,
                          "recall@100": recall_at_k(ids, truth, K), "qps_1thread": qps})
             print(rows[-1], file=sys.stderr, flush=True)
+            write(args, rows, final=False)
         del index
+    write(args, rows, final=True)
 
+
+def write(args: argparse.Namespace, rows: list[dict], final: bool) -> None:
+    """Write the JSON and markdown results (also after every row, so a stopped run keeps
+    what it measured; ``complete`` says whether every row was measured)."""
     ok = [r for r in rows if r["kind"] != "exact" and r["recall@100"] >= 0.95]
     best = max(ok, key=lambda r: r["qps_1thread"]) if ok else rows[0]
     result = {"n": args.n, "d": args.d, "queries": args.queries,
               "exact_queries_timed": args.exact_queries, "build_threads": args.build_threads,
-              "search_threads": 1, "rows": rows, "default": best,
+              "search_threads": 1, "rows": rows, "default": best, "complete": final,
               "command": "OMP_NUM_THREADS=1 nice python bench/ann.py " + " ".join(sys.argv[1:]),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_1min": os.getloadavg()[0]}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ann.json").write_text(json.dumps(result, indent=1))
     (args.out / "ann.md").write_text(markdown(result))
-    print(markdown(result))
+    if final:
+        print(markdown(result))
 
 
 def markdown(r: dict) -> str:
@@ -128,6 +141,8 @@ def markdown(r: dict) -> str:
         p = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
         lines.append(f"| {row['kind']} | {p} | {row['build_s']:.1f} | "
                      f"{row['recall@100']:.4f} | {row['qps_1thread']:.0f} |")
+    if not r["complete"]:
+        lines += ["", "**Incomplete**: the run was stopped before every row was measured."]
     d = r["default"]
     params = ", ".join(f"{k}={v}" for k, v in d["params"].items())
     lines += ["", f"Default: **{d['kind']}** ({params}), the fastest setting with "

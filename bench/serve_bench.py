@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -266,7 +267,10 @@ def main() -> None:
     ap.add_argument("--new-items", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    run = build_run(args.work)
+    trained = build_run(args.work)
+    run = args.work / "served"  # a fresh copy each time: no items left from an earlier bench
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(trained, run, ignore=shutil.ignore_patterns("serving"))
     port = free_port()
     server = start_server(run, port)
     base = f"http://127.0.0.1:{port}"
