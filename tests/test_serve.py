@@ -128,12 +128,27 @@ def test_a_torn_last_append_is_dropped_and_truncated(run_dir: Path) -> None:
 
 def test_damage_before_the_end_is_reported(tmp_path: Path) -> None:
     log = ItemLog(tmp_path / "log.jsonl")
-    log.append([{"item_id": "a"}])
-    log.append([{"item_id": "b"}])
+    with log.exclusive():
+        log.append([{"item_id": "a"}])
+        log.append([{"item_id": "b"}])
     lines = log.path.read_bytes().splitlines(keepends=True)
     log.path.write_bytes(lines[0].replace(b'"a"', b'"z"') + lines[1])
     with pytest.raises(DataError, match=":1:.*damaged"):
         log.read()
+
+
+def test_two_writers_on_one_run_never_clash(run_dir: Path) -> None:
+    """A service and ``clusterneg items add`` adding to the same run at the same time."""
+    service = Retriever.open(run_dir, encoder=TopicEncoder())
+    cli = Retriever.open(run_dir, encoder=TopicEncoder())
+    service.add_items([SPACE])
+    (b,) = cli.add_items([NewItem("from-cli", text="cooking show")])
+    assert b.index == 51  # the CLI saw the service's add first
+    (c,) = service.add_items([NewItem("later", text="jazz piano")])
+    assert c.index == 52 and service.item_ids[50:] == ["new-space", "from-cli", "later"]
+    with pytest.raises(DuplicateItemError):
+        cli.add_items([NewItem("later", text="jazz piano")])
+    assert Retriever.open(run_dir, encoder=TopicEncoder()).item_ids[50:] == service.item_ids[50:]
 
 
 KILL_SCRIPT = """

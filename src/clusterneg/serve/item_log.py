@@ -11,7 +11,10 @@ it, written with a single ``write`` and ``fsync``'d before the add is acknowledg
 - a damaged line anywhere before the last is corruption, reported, never silently skipped.
 
 The log only grows; nothing is rewritten in place. The first write also fsyncs the directory
-so the file's existence survives a crash.
+so the file's existence survives a crash. Several processes may add to one run (a service and
+``clusterneg items add``): every read and append happens under an exclusive ``flock`` of
+``added_items.jsonl.lock``, and a writer first reads what others appended since its last
+read (:meth:`ItemLog.read_new`), so item numbers never clash.
 
 References:
     Ji et al., arXiv 2607.00448, 2026, section "Method" (new items are encoded, assigned to
@@ -20,17 +23,20 @@ References:
 Example:
     >>> import tempfile, pathlib
     >>> log = ItemLog(pathlib.Path(tempfile.mkdtemp()) / "added.jsonl")
-    >>> log.append([{"item_id": "x", "cluster": 3}])
+    >>> with log.exclusive():
+    ...     log.append([{"item_id": "x", "cluster": 3}])
     >>> [r["item_id"] for r in log.read()]
     ['x']
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,30 +75,51 @@ class ItemLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._offset = 0  # bytes of the log already read by this process
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the log's exclusive lock (across processes) for a read-then-append."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT,
+                     0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def read(self) -> list[dict[str, Any]]:
-        """Every acknowledged record, in the order added; drops (and truncates) a torn tail.
+        """Every acknowledged record, in the order added (takes the lock)."""
+        with self.exclusive():
+            self._offset = 0
+            return self.read_new()
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """Records appended since this process last read; drops (and truncates) a torn tail.
+        Call it holding :meth:`exclusive`.
 
         Raises:
             DataError: a damaged line that is not the last one.
         """
         records: list[dict[str, Any]] = []
-        good_end = 0
-        lines = list(self._lines())
+        lines = list(self._lines(self._offset))
         for n, (end, line) in enumerate(lines, start=1):
             batch = decode_line(line)
             if batch is None:
                 if n < len(lines):
                     raise DataError(self.path, "damaged record (checksum or JSON) before the "
-                                    "end of the log", line=n)
-                self._truncate(good_end)  # a torn, never-acknowledged last append
+                                    "end of the log", line=self._line_number(end))
+                self._truncate(self._offset)  # a torn, never-acknowledged last append
                 break
             records.extend(batch)
-            good_end = end
+            self._offset = end
         return records
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        """Durably append one batch: one write, then fsync, before returning."""
+        """Durably append one batch: one write, then fsync, before returning. Call it holding
+        :meth:`exclusive`, after :meth:`read_new`."""
         if not records:
             return
         data = encode_batch(records)
@@ -106,15 +133,22 @@ class ItemLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._offset += len(data)
         if new:
             _fsync_dir(self.path.parent)
 
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
-        """(offset after the line, raw line) for every line, the last possibly unterminated."""
+    def _line_number(self, end: int) -> int:
+        with open(self.path, "rb") as f:
+            return f.read(end).count(b"\n")
+
+    def _lines(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
+        """(offset after the line, raw line) for every line from byte ``start``, the last
+        possibly unterminated."""
         if not self.path.exists():
             return
-        offset = 0
+        offset = start
         with open(self.path, "rb") as f:
+            f.seek(start)
             for line in f:
                 offset += len(line)
                 yield offset, line

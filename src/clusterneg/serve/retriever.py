@@ -9,7 +9,9 @@ the log, and only then adds it to the index, the cluster table and the GOOBS poo
 is retrievable as soon as the call returns, with no retraining.
 
 One lock serialises index reads and writes (faiss indexes are not safe to search while
-another thread adds to them).
+another thread adds to them); the log's file lock orders adds across processes, and each add
+first applies what other processes (``clusterneg items add`` beside a running service)
+appended, so every process numbers items the same way.
 
 References:
     Ji et al., arXiv 2607.00448, 2026, section "Method" (new items are LLM-encoded, assigned
@@ -223,7 +225,8 @@ class Retriever:
         self._check_new_ids(items)
         rows = self.encoder.encode(items)  # slow part, outside the lock
         clusters = self.state.clusters.clusterer.assign(rows)
-        with self._lock:
+        with self._lock, self.log.exclusive():
+            self._apply(self.log.read_new())  # items another process added meanwhile
             self._check_new_ids(items)
             start = self.n_items
             records = [{"item_id": it.item_id, "index": start + j, "title": it.title,
