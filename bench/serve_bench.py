@@ -184,6 +184,12 @@ async def load_test(base: str, n: int, concurrency: int, malformed: float, n_use
             "n_5xx": sum(v for k, v in status.items() if k.split(":")[1].startswith("5"))}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fuzz(base: str, max_examples: int, work: Path) -> dict:
     exe = Path(sys.executable).with_name("schemathesis")
     cmd = [str(exe), "run", f"{base}/openapi.json", "--checks", "not_a_server_error",
@@ -279,8 +285,12 @@ def main() -> None:
     try:
         result["health_before"] = httpx.get(f"{base}/health").json()
         print("load test...", file=sys.stderr, flush=True)
+        cpu0 = cpu_seconds(server.pid)
         result["load"] = asyncio.run(load_test(base, args.requests, args.concurrency,
                                                args.malformed, 4000))
+        cpu = cpu_seconds(server.pid) - cpu0
+        result["load"]["server_cpu_s"] = cpu
+        result["load"]["server_cpu_ms_per_request"] = 1000 * cpu / args.requests
         result["health_after_load"] = httpx.get(f"{base}/health").status_code
         print(result["load"], file=sys.stderr, flush=True)
         print("fuzz...", file=sys.stderr, flush=True)
@@ -315,6 +325,10 @@ def markdown(r: dict) -> str:
         f"{ld['requests_per_s']:.0f} | {ld['p50_ms']:.1f} | {ld['p99_ms']:.1f} | "
         f"{ld['valid_p50_ms']:.1f} | {ld['valid_p99_ms']:.1f} | {ld['n_5xx']} | "
         f"{r['health_after_load'] == 200} |", "",
+        f"The server used {ld.get('server_cpu_s', float('nan')):.1f} CPU seconds for the "
+        f"{ld['requests']} requests ({ld.get('server_cpu_ms_per_request', float('nan')):.2f} "
+        "ms each): on an idle core that bounds it near 1000 / that many requests/s; the "
+        "latencies above are mostly queueing for a CPU on the shared machine.", "",
         "Status counts: " + ", ".join(f"`{k}` {v}" for k, v in ld["status"].items()), "",
         "## Schema fuzzing", "",
         f"`schemathesis {fz['command']}`: exit code {fz['exit_code']} "
