@@ -48,6 +48,41 @@ def test_recommend_excludes_seen_and_scores_are_the_towers_cosines(trained_run: 
     assert got == best  # the exact index ranks every unseen item by the model's score
 
 
+def test_nothing_is_unpickled_and_cluster_names_are_served(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("unpickling while loading a run")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["cluster_names"] = [f"topic group {c}" for c in range(5)]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    recs = Retriever.open(run_dir).recommend(user="u2", k=3)
+    assert all(x.cluster_name == f"topic group {x.cluster}" for x in recs)
+
+
+def test_runs_keep_their_centroids_and_older_runs_rebuild_them(run_dir: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(run_dir / "model.safetensors"))
+    n_clusters = len(np.unique(state["extra.item_cluster"].numpy()))
+    assert state["extra.centroids"].shape == (n_clusters, 16) and n_clusters >= 3
+    kept = Retriever.open(run_dir).state.clusters
+    assert kept is not None
+    np.testing.assert_array_equal(kept.item_cluster, state["extra.item_cluster"].numpy())
+    assert (kept.clusterer.assign(kept.clusterer.centroids) == np.arange(n_clusters)).all()
+    # an older run without them: the seeded preparation gives the same clusters back
+    save_file({k: v for k, v in state.items() if not k.startswith("extra.")},
+              str(run_dir / "model.safetensors"))
+    rebuilt = Retriever.open(run_dir).state.clusters
+    assert rebuilt is not None
+    np.testing.assert_array_equal(rebuilt.item_cluster, kept.item_cluster)
+
+
 def test_exclusions_and_item_queries(trained_run: Path) -> None:
     r = Retriever.open(trained_run)
     first = r.recommend(user="u0", k=3)

@@ -304,6 +304,10 @@ class Retriever:
 
     def health(self) -> dict[str, Any]:
         """Counts for ``GET /health``."""
+        with self._lock:
+            return self._health()
+
+    def _health(self) -> dict[str, Any]:
         return {"status": "ok", "items": self.n_items, "added_items": self.n_added,
                 "users": len(self.user_index), "index": self.index_kind,
                 "index_size": int(self.index.ntotal),
