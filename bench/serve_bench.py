@@ -197,7 +197,7 @@ def fuzz(base: str, max_examples: int, work: Path) -> dict:
            "--generation-deterministic", "--report", "junit",
            "--report-junit-path", str(work / "schemathesis.xml")]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=work)
     tail = "\n".join(done.stdout.strip().splitlines()[-25:])
     shown = " ".join(cmd[1:]).replace(base, "http://127.0.0.1:PORT")
     return {"tool": "schemathesis", "command": shown,
