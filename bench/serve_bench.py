@@ -327,8 +327,9 @@ def markdown(r: dict) -> str:
         f"{r['health_after_load'] == 200} |", "",
         f"The server used {ld.get('server_cpu_s', float('nan')):.1f} CPU seconds for the "
         f"{ld['requests']} requests ({ld.get('server_cpu_ms_per_request', float('nan')):.2f} "
-        "ms each): on an idle core that bounds it near 1000 / that many requests/s; the "
-        "latencies above are mostly queueing for a CPU on the shared machine.", "",
+        "ms each, so one idle core would serve about "
+        f"{1000 / ld.get('server_cpu_ms_per_request', float('nan')):.0f} requests/s); the "
+        "latencies above are mostly queueing for a CPU on the shared, overloaded machine.", "",
         "Status counts: " + ", ".join(f"`{k}` {v}" for k, v in ld["status"].items()), "",
         "## Schema fuzzing", "",
         f"`schemathesis {fz['command']}`: exit code {fz['exit_code']} "
