@@ -48,18 +48,18 @@ class IndexSpec:
         hnsw_m: HNSW graph degree M.
         ef_construction: HNSW build-time candidate list.
         ef_search: HNSW query-time candidate list (>= k is enforced at search time).
-        nlist: IVF cells (0: ``4 * sqrt(n)``, at most n / 39 so every cell trains).
+        nlist: IVF cells (0: ``sqrt(n)``, at most n / 39 so every cell trains).
         nprobe: IVF cells scanned per query.
         train_size: IVF trains its cells on at most this many vectors (seeded sample).
         seed: seed of that sample and of the cell k-means.
     """
 
-    kind: str = "hnsw"
+    kind: str = "ivf"
     hnsw_m: int = 32
     ef_construction: int = 80
     ef_search: int = 128
     nlist: int = 0
-    nprobe: int = 32
+    nprobe: int = 128
     train_size: int = 100_000
     seed: int = 0
 
@@ -77,14 +77,15 @@ class IndexSpec:
 
 
 def ivf_cells(n: int, requested: int = 0) -> int:
-    """Number of IVF cells for ``n`` vectors: ``requested`` or ``4 sqrt(n)``, kept in
-    ``[1, n // 39]`` (faiss wants about 39 training points per cell).
+    """Number of IVF cells for ``n`` vectors: ``requested`` or ``sqrt(n)`` (the setting
+    measured in ``bench/results/ann.md``), kept in ``[1, n // 39]`` (faiss wants about 39
+    training points per cell).
 
     Example:
         >>> ivf_cells(1_000_000), ivf_cells(100), ivf_cells(10_000, 64)
-        (4000, 2, 64)
+        (1000, 2, 64)
     """
-    want = requested if requested > 0 else int(round(4 * np.sqrt(n)))
+    want = requested if requested > 0 else int(round(np.sqrt(n)))
     return int(max(1, min(want, n // 39)))
 
 
