@@ -31,7 +31,8 @@ class ContentEncoder:
         encoder: an :class:`~clusterneg.encode.base.ItemEncoder` to use instead of the one
             the config names (tests, or an encoder already loaded).
         postprocess: the post-processing spec the catalog went through (None: the
-            encoder's default).
+            encoder's default, which is what ``prepare`` applies). Only dimension-keeping
+            kinds ("none", "center") fit: the item tower reads ``dim``-wide rows.
     """
 
     def __init__(self, config: dict[str, Any], catalog: Catalog, dim: int,
@@ -118,17 +119,13 @@ class ContentEncoder:
         return cache.encode(enc, item_texts(self.catalog, enc))
 
     def _check_dim(self, vector: list[float], item_id: str) -> np.ndarray:
-        if len(vector) != self._raw_dim():
-            raise DataError("<items>", f"item {item_id!r}: expected a {self._raw_dim()}-d "
+        if len(vector) != self.dim:
+            raise DataError("<items>", f"item {item_id!r}: expected a {self.dim}-d "
                             f"vector, got {len(vector)}", field="vector")
         return np.asarray(vector, dtype=np.float32)
 
     def _check_dim_rows(self, rows: np.ndarray) -> np.ndarray:
-        if rows.ndim != 2 or rows.shape[1] != self._raw_dim():
+        if rows.ndim != 2 or rows.shape[1] != self.dim:
             raise ConfigError(f"the encoder gave {rows.shape[-1]}-d vectors, the run's item "
-                              f"tower reads {self._raw_dim()}-d content")
+                              f"tower reads {self.dim}-d content")
         return rows
-
-    def _raw_dim(self) -> int:
-        # whitening to fewer dims changes the width; only identity/centring keep it
-        return self.dim

@@ -109,7 +109,7 @@ class Retriever:
         self.pool = self._pool()
         self.encoder = (None if self.content is None else
                         ContentEncoder(state.config, ds.catalog, self.content.shape[1],
-                                       encoder, _postprocess_spec(state.config)))
+                                       encoder))
         self.log = ItemLog(state.serving_dir / LOG_FILE)
         self._lock = threading.RLock()
         self._replay()
@@ -313,7 +313,3 @@ class Retriever:
                 "index_size": int(self.index.ntotal),
                 "pool_filled": None if self.pool is None else self.pool.n_filled}
 
-
-def _postprocess_spec(config: dict[str, Any]) -> str | None:
-    """The post-processing the catalog went through, when the run recorded it."""
-    return config.get("experiment", {}).get("postprocess")
