@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ["serve_fixtures"]  # the tiny trained run of the serving tests
+
 CliRun = Callable[..., tuple[int, str, str]]
 
 GENRES = ["space opera", "courtroom drama", "cooking show", "mountain hiking", "jazz piano"]

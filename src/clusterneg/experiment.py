@@ -187,8 +187,21 @@ def run(
     if out_dir is not None:
         metrics = {"test": out.metrics, "exposure": out.exposure, "valid": out.valid,
                    "train": out.train}
-        save_checkpoint(Path(out_dir), res.model.state_dict(), config, metrics)
+        save_checkpoint(Path(out_dir), res.model.state_dict(), config, metrics,
+                        extra_tensors=_cluster_tensors(prep, config))
     return out
+
+
+def _cluster_tensors(prep: Prepared, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Centroids and item clusters kept in the run, so serving can assign new items to the
+    nearest centroid without re-clustering (cluster names go into ``config``)."""
+    info = prep.cluster_info
+    if info is None or prep.item_cluster is None:
+        return {}
+    if info.names is not None:
+        config["cluster_names"] = list(info.names)
+    return {"centroids": torch.as_tensor(np.asarray(info.centroids, np.float32)),
+            "item_cluster": torch.as_tensor(prep.item_cluster)}
 
 
 def _train_record(res: TrainResult) -> dict[str, Any]:
