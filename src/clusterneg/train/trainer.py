@@ -29,6 +29,12 @@ from clusterneg.model import ModelConfig, TwoTower, build_history
 from clusterneg.samplers import build_sampler
 from clusterneg.samplers.base import Batch, NegativeSampler, SamplerContext
 from clusterneg.train.config import TrainConfig
+from clusterneg.train.state import (
+    Checkpointing,
+    LoopState,
+    restore_training,
+    training_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +146,9 @@ def train_step(
     return out
 
 
-def _epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled example indices split into batches; a last batch smaller than 2 is dropped."""
-    perm = torch.randperm(n, generator=gen)
-    return [b for b in perm.split(batch_size) if len(b) >= 2]
+def _epoch_batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """A shuffle order split into batches; a last batch smaller than 2 is dropped."""
+    return [b for b in order.split(batch_size) if len(b) >= 2]
 
 
 def train(
@@ -153,6 +158,7 @@ def train(
     eval_fn: EvalFn | None = None,
     progress: Any | None = None,
     sampler_options: dict[str, Any] | None = None,
+    checkpoint: Checkpointing | None = None,
 ) -> TrainResult:
     """Train a two-tower model with the configured sampler; keep the best validation epoch.
 
@@ -163,6 +169,8 @@ def train(
         eval_fn: model -> validation metrics (must contain ``cfg.valid_metric``); None trains
             for ``cfg.epochs`` without early stopping.
         progress: a ``rich.progress.Progress`` to report to, or None for silence.
+        checkpoint: write resumable state every N steps and/or resume from the newest one
+            (:class:`~clusterneg.train.state.Checkpointing`), or None.
 
     Returns:
         :class:`TrainResult` with the best-epoch model restored.
@@ -176,14 +184,14 @@ def train(
     sampler = build_sampler(cfg.sampler, ctx, **opts)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = TrainResult(model=model, sampler=sampler)
-    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result)
+    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result, checkpoint)
     return result
 
 
 def _loop(
     data: TrainData, cfg: TrainConfig, model: TwoTower, sampler: NegativeSampler,
     ctx: SamplerContext, opt: torch.optim.Optimizer, eval_fn: EvalFn | None,
-    progress: Any | None, result: TrainResult,
+    progress: Any | None, result: TrainResult, ckpt: Checkpointing | None = None,
 ) -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
     users = torch.from_numpy(data.train.user)
@@ -193,41 +201,61 @@ def _loop(
     steps_per_epoch = math.ceil(len(users) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
     task = progress.add_task(f"train {cfg.sampler}", total=total) if progress else None
-    best_state, bad, t0 = None, 0, time.perf_counter()
-    for epoch in range(cfg.epochs):
-        t_ep, losses = time.perf_counter(), []
-        for idx in _epoch_batches(len(users), cfg.batch_size, gen):
+    st, t0 = LoopState(), time.perf_counter()
+    if ckpt is not None and ckpt.resume:
+        st = restore_training(ckpt.load(), model, opt, sampler, result)
+        if progress is not None:
+            progress.update(task, completed=result.steps)
+    while st.epoch < cfg.epochs:
+        t_ep = time.perf_counter()
+        if st.order is None:  # a fresh epoch (a resumed one keeps its order and cursor)
+            st.order = torch.randperm(len(users), generator=gen)
+        else:
+            gen.set_state(st.shuffle_state)
+        st.shuffle_state = gen.get_state()
+        for idx in _epoch_batches(st.order, cfg.batch_size)[st.position:]:
             batch = Batch(users[idx], items[idx], None if unit_weights else weights[idx],
                           step=result.steps)
             out = train_step(model, sampler, batch, opt, ctx, cfg.logq)
-            losses.append(float(out.loss.detach()))
+            st.losses.append(float(out.loss.detach()))
+            st.position += 1
             result.steps += 1
             result.examples += len(idx)
             if progress is not None:
                 progress.update(task, advance=1)
+            if ckpt is not None and ckpt.due(result.steps):
+                ckpt.save(result.steps, training_payload(model, opt, sampler, result, st))
             if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                 break
         result.train_seconds += time.perf_counter() - t_ep
-        row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
-                               "train_seconds": result.train_seconds}
-        stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
-        if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
-            metrics = eval_fn(model)
-            row["valid"] = metrics
-            score = metrics[cfg.valid_metric]
-            if not (score <= result.best_valid):  # first score, or an improvement
-                result.best_valid, result.best_epoch, bad = score, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-            log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
-        result.epochs.append(row)
-        if stop or bad >= cfg.patience:
+        if _end_epoch(cfg, model, eval_fn, result, st):
             break
     if progress is not None:
         progress.update(task, completed=total)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
     else:
         result.best_epoch = len(result.epochs) - 1
     result.seconds = time.perf_counter() - t0
+
+
+def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
+               result: TrainResult, st: LoopState) -> bool:
+    """Record the epoch, validate, update early stopping; True when training should stop."""
+    epoch = st.epoch
+    row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(st.losses)) if st.losses
+                           else 0.0, "train_seconds": result.train_seconds}
+    stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
+    if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
+        metrics = eval_fn(model)
+        row["valid"] = metrics
+        score = metrics[cfg.valid_metric]
+        if not (score <= result.best_valid):  # first score, or an improvement
+            result.best_valid, result.best_epoch, st.bad = score, epoch, 0
+            st.best_state = copy.deepcopy(model.state_dict())
+        else:
+            st.bad += 1
+        log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
+    result.epochs.append(row)
+    st.epoch, st.position, st.order, st.shuffle_state, st.losses = epoch + 1, 0, None, None, []
+    return stop or st.bad >= cfg.patience
