@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.conftest import GENRES, write_synthetic
 
 from clusterneg.train.state import flatten, latest_state, save_state, step_dirs, unflatten
-from tests.conftest import GENRES, write_synthetic
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
