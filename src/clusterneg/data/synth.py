@@ -57,6 +57,7 @@ _VOWELS = ("a", "e", "i", "o", "u", "ai", "ou", "ea")
 _FILLER = ("classic", "deluxe", "compact", "original", "premium", "everyday", "portable",
            "essential", "modern", "vintage", "edition", "series", "set", "pack", "kit")
 WORDS_PER_CLUSTER = 8
+ROW_GROUP = 131_072  # rows per Parquet row group: the unit streams and ranks split on
 
 
 @dataclass
@@ -248,7 +249,8 @@ def synthesize(cfg: SynthConfig, out: str | Path, progress: object | None = None
             user, item = draw_chunk(lat, cfg, rows, np.random.default_rng(seq))
             t = np.arange(k * cfg.shard_rows, k * cfg.shard_rows + rows, dtype=np.int64)
             pq.write_table(pa.table({"user_id": user, "item_id": item, "timestamp": t}),
-                           tmp / "interactions" / f"part-{k:05d}.parquet")
+                           tmp / "interactions" / f"part-{k:05d}.parquet",
+                           row_group_size=ROW_GROUP)
             if progress is not None:
                 progress.update(task, advance=1)  # type: ignore[attr-defined]
         meta = asdict(cfg) | {"n_shards": n_shards, "format": "clusterneg-synth-1"}
