@@ -58,7 +58,8 @@ def stream_context(data: StreamData, cfg: TrainConfig) -> SamplerContext:
     """The sampler context of a streamed run (no per-user CSR: masking user items needs one)."""
     log_freq = (data.item_log_freq.clone().float() if data.item_log_freq is not None
                 else torch.full((data.n_items,), -float(np.log(data.n_items))))
-    cluster = None if data.item_cluster is None else torch.as_tensor(np.array(data.item_cluster)).long()
+    cluster = (None if data.item_cluster is None
+               else torch.as_tensor(np.array(data.item_cluster)).long())
     return SamplerContext(
         n_items=data.n_items, item_log_freq=log_freq.to(cfg.device), item_cluster=cluster,
         n_clusters=data.n_clusters if cluster is not None else 0, batch_size=cfg.batch_size,
@@ -106,7 +107,8 @@ def train_stream(
                           torch.from_numpy(items).to(cfg.device), step=result.steps)
             if frequency is not None:
                 observe_frequencies(frequency, ctx, sampler, batch)
-            losses.append(float(train_step(model, sampler, batch, opt, ctx, cfg.logq).loss.detach()))
+            out = train_step(model, sampler, batch, opt, ctx, cfg.logq)
+            losses.append(float(out.loss.detach()))
             result.steps += 1
             result.examples += len(users)
             if progress is not None:
