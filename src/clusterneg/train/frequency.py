@@ -6,8 +6,9 @@ arrays ``A`` (the step an item was last seen) and ``B`` (a moving average of the
 two sightings); on seeing item ``y`` at step ``t``, ``B[h(y)] <- (1 - a) B[h(y)] + a (t -
 A[h(y)])`` and ``A[h(y)] <- t``. Here an item seen ``c`` times in one batch counts as ``c``
 sightings (the later ones after a gap of 0), so ``B`` is the mean number of steps per
-occurrence even for items that appear in every batch. An item seen every ``B`` steps on average has a per-step
-probability ``1 / B``, hence a per-example probability ``p = 1 / (B x batch_size)``. With
+occurrence even for items that appear in every batch. An item seen every ``B`` steps on
+average has a per-step rate ``1 / B``, hence a per-example probability
+``p = 1 / (B x batch_size)``. With
 several hash functions the largest gap wins (collisions only ever shorten gaps). Memory is
 ``2 x n_hashes x n_buckets``, fixed. An item's first sighting at step ``t`` starts its gap at
 ``(t + 1) / c`` (a first guess that the moving average then corrects); never-seen items keep the
