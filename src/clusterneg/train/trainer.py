@@ -27,7 +27,7 @@ from clusterneg.data.dataset import Interactions
 from clusterneg.loss import LossOutput, in_batch_log_q, sampled_softmax_loss
 from clusterneg.model import ModelConfig, TwoTower, build_history
 from clusterneg.samplers import build_sampler
-from clusterneg.samplers.base import Batch, NegativeSampler, SamplerContext
+from clusterneg.samplers.base import Batch, NegativeBlock, NegativeSampler, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.state import (
     Checkpointing,
@@ -127,6 +127,20 @@ def train_step(
     """One optimiser step of the sampled softmax with the sampler's negative blocks."""
     model.train()
     blocks = sampler.negatives(batch, model)
+    out, pos = batch_loss(model, sampler, batch, blocks, ctx, logq)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+    sampler.observe(batch, model, pos.detach())
+    return out
+
+
+def batch_loss(
+    model: TwoTower, sampler: NegativeSampler, batch: Batch, blocks: list[NegativeBlock],
+    ctx: SamplerContext, logq: bool,
+) -> tuple[LossOutput, torch.Tensor]:
+    """The sampled softmax of a batch and its negative blocks, and the positives' vectors
+    (the differentiable part of a step, so DistributedDataParallel can wrap it)."""
     user = model.user_vectors(batch.users, exclude_items=batch.items)
     pos = model.item_vectors(batch.items)
     vecs = [b.embeddings if b.embeddings is not None else model.item_vectors(b.item_ids, b.rows)
@@ -139,11 +153,7 @@ def train_step(
         in_batch_log_q=ib, blocks=blocks, block_vectors=vecs, logq_correction=logq,
         weights=batch.weights, in_batch_valid=ib_valid,
     )
-    optimizer.zero_grad(set_to_none=True)
-    out.loss.backward()
-    optimizer.step()
-    sampler.observe(batch, model, pos.detach())
-    return out
+    return out, pos
 
 
 def _epoch_batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
