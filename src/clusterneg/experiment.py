@@ -134,7 +134,7 @@ def score_fn(model: TwoTower):
 
     @torch.no_grad()
     def fn(users: torch.Tensor) -> torch.Tensor:
-        return model.user_vectors(users) @ items.T
+        return model.user_vectors(users.to(items.device)) @ items.T
 
     return fn
 

@@ -10,6 +10,7 @@ from clusterneg.commands._common import console, make_progress, metrics_table, p
 from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
 from clusterneg.train.config import TrainConfig
+from clusterneg.train.device import check_device
 from clusterneg.train.state import Checkpointing
 
 
@@ -35,6 +36,7 @@ def train_command(
     resume: bool = typer.Option(False, help="Continue from the newest resumable state."),
     state_dir: Path = typer.Option(None, help="Resumable state directory (default: "
                                    "OUT.state beside the run directory)."),
+    device: str = typer.Option("cpu", help="Torch device: cpu, cuda, cuda:N."),
 ) -> None:
     """Train on the train split, early-stop on validation, report the test metrics."""
     exp = ExperimentConfig(dataset=dataset, split=split, split_seed=split_seed,
@@ -45,7 +47,7 @@ def train_command(
     train_cfg = TrainConfig(sampler=sampler, sampler_options=parse_options(option),
                             epochs=epochs, batch_size=batch_size, lr=lr,
                             weight_decay=weight_decay, logq=logq, patience=patience,
-                            max_steps=max_steps, seed=seed)
+                            max_steps=max_steps, seed=seed, device=check_device(device))
     model_cfg.validate()
     train_cfg.validate()
     ckpt = Checkpointing(state_dir or out.with_name(f"{out.name}.state"), checkpoint_every,

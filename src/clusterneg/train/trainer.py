@@ -96,7 +96,7 @@ def sampler_context(data: TrainData, cfg: TrainConfig) -> SamplerContext:
     cluster = None if data.item_cluster is None else torch.as_tensor(data.item_cluster).long()
     return SamplerContext(
         n_items=data.n_items,
-        item_log_freq=item_log_freq(data.train.item, data.n_items),
+        item_log_freq=item_log_freq(data.train.item, data.n_items).to(cfg.device),
         item_cluster=cluster,
         n_clusters=int(data.n_clusters) if cluster is not None else 0,
         user_items_indptr=torch.from_numpy(csr.indptr),
@@ -204,9 +204,9 @@ def _loop(
     progress: Any | None, result: TrainResult, ckpt: Checkpointing | None = None,
 ) -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
-    users = torch.from_numpy(data.train.user)
-    items = torch.from_numpy(data.train.item)
-    weights = torch.from_numpy(data.train.weight)
+    users = torch.from_numpy(data.train.user).to(cfg.device)  # moved once, not per step
+    items = torch.from_numpy(data.train.item).to(cfg.device)
+    weights = torch.from_numpy(data.train.weight).to(cfg.device)
     unit_weights = bool((weights == 1).all())
     steps_per_epoch = math.ceil(len(users) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
