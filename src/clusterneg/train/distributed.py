@@ -44,7 +44,7 @@ from clusterneg.samplers import build_sampler
 from clusterneg.samplers.base import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
-from clusterneg.train.streaming import StreamData, stream_context
+from clusterneg.train.streaming import StreamData, install_estimates, stream_context
 from clusterneg.train.trainer import TrainResult, batch_loss
 
 
@@ -167,11 +167,8 @@ def _epoch(batches: Any, model: TwoTower, sampler: Any, sync: GlobalPoolSync,
                       step=result.steps)
         pairs = sync.gather(batch)
         if frequency is not None:
-            frequency.update(pairs[:, 0], batch.step)
-            p = frequency.probability(batch.items).to(ctx.item_log_freq.device)
-            ctx.item_log_freq[batch.items] = p.log()
-            if isinstance(getattr(sampler, "item_freq", None), torch.Tensor):
-                sampler.item_freq[batch.items] = p.to(sampler.item_freq.device)
+            frequency.update(pairs[:, 0], batch.step)  # the global batch
+            install_estimates(frequency, ctx, sampler, batch.items)
         model.train()
         blocks = sampler.negatives(batch, model)
         loss = ddp(batch, blocks)

@@ -125,12 +125,17 @@ def train_stream(
 
 def observe_frequencies(frequency: StreamingFrequency, ctx: SamplerContext, sampler: Any,
                         batch: Batch) -> None:
-    """Update the estimator with the batch and write its items' estimates where the loss
-    (``ctx.item_log_freq``) and the sampler's in-batch proposal (``sampler.item_freq``)
-    read them."""
+    """Update the estimator with the batch, then :func:`install_estimates` for its items."""
     frequency.update(batch.items, batch.step)
-    p = frequency.probability(batch.items).to(ctx.item_log_freq.device)
-    ctx.item_log_freq[batch.items] = p.log()
+    install_estimates(frequency, ctx, sampler, batch.items)
+
+
+def install_estimates(frequency: StreamingFrequency, ctx: SamplerContext, sampler: Any,
+                      items: torch.Tensor) -> None:
+    """Write the estimates of ``items`` where the loss (``ctx.item_log_freq``) and the
+    sampler's in-batch proposal (``sampler.item_freq``) read them."""
+    p = frequency.probability(items).to(ctx.item_log_freq.device)
+    ctx.item_log_freq[items] = p.log()
     item_freq = getattr(sampler, "item_freq", None)
     if isinstance(item_freq, torch.Tensor):
-        item_freq[batch.items.to(item_freq.device)] = p.to(item_freq.device)
+        item_freq[items.to(item_freq.device)] = p.to(item_freq.device)
