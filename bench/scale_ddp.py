@@ -41,12 +41,44 @@ def run(data: Path, out: Path, nproc: int, steps: int, batch: int, dim: int) -> 
             "per_rank_examples_per_s": [round(r["examples_per_s"], 1) for r in ranks]}
 
 
+def allreduce_worker(n_floats: int, repeats: int = 30) -> None:
+    """(under torchrun) Time a gloo all-reduce of ``n_floats`` fp32, as DDP does per step."""
+    import time
+
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    x = torch.ones(n_floats)
+    dist.all_reduce(x)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        dist.all_reduce(x)
+    ms = (time.perf_counter() - t0) / repeats * 1e3
+    if dist.get_rank() == 0:
+        print(json.dumps({"allreduce_ms": round(ms, 2)}))
+    dist.destroy_process_group()
+
+
+def time_allreduce(n_floats: int) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc-per-node", "2", __file__, "--allreduce-worker",
+                          str(n_floats)], env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["allreduce_ms"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--allreduce-worker", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--dim", type=int, default=32)
     args = ap.parse_args()
+    if args.allreduce_worker:
+        allreduce_worker(args.allreduce_worker)
+        return
     from clusterneg.data.synth import SynthConfig, synthesize
 
     n_items, n_users = 20_000, 4_000
@@ -57,12 +89,15 @@ def main() -> None:
         rows = [run(data, Path(tmp) / f"o{n}", n, args.steps, args.batch, args.dim)
                 for n in (1, 2)]
     params = (n_items + n_users) * args.dim  # id embeddings; dense gradients
+    allreduce_ms = time_allreduce(params)
     result = {
         "command": f"PYTHONPATH=src nice python bench/scale_ddp.py --steps {args.steps} "
                    f"--batch {args.batch}",
         "runs": rows, "speedup_2_over_1": round(rows[1]["examples_per_s"]
                                                / rows[0]["examples_per_s"], 3),
         "allreduce_bytes_per_step": params * 4,
+        "allreduce_ms_2_processes": allreduce_ms,
+        "step_ms": [round(r["seconds"] / r["steps_per_rank"] * 1e3, 1) for r in rows],
         "pool_allgather_bytes_per_step": 2 * args.batch * 16,
         "machine": f"{os.cpu_count()} logical CPUs, shared with other jobs while measured",
     }
@@ -77,7 +112,10 @@ def main() -> None:
     lines += ["", f"Speed-up of 2 processes over 1: **{result['speedup_2_over_1']}x**. Per "
               f"step the gradient all-reduce moves {params * 4 / 1e6:.1f} MB (dense "
               f"embedding gradients) and the pool all-gather "
-              f"{result['pool_allgather_bytes_per_step'] / 1e3:.1f} kB.", ""]
+              f"{result['pool_allgather_bytes_per_step'] / 1e3:.1f} kB. A step took "
+              f"{result['step_ms'][0]} ms alone and {result['step_ms'][1]} ms with two "
+              f"processes; a bare gloo all-reduce of the gradient size took "
+              f"{allreduce_ms} ms between the two processes.", ""]
     (HERE / "scale_ddp.md").write_text("\n".join(lines))
     print(json.dumps(result, indent=2))
 
