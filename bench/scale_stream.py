@@ -10,13 +10,13 @@ Run from the repository root (the data comes from ``clusterneg data synth``):
         /tmp/scale_data/synth-1m /tmp/scale_data/synth-10m
 
 Each dataset trains in its own fresh process, the processes running side by side (so each
-peak RSS, ``ru_maxrss``, is its own process's, and examples/s are contended):
-one pass of cluster-goobs (16 pool negatives, 1:15) over the shards, batch 4096, id-only
-towers of dimension 8 (small, so that a pass over 10M rows fits the time of a shared 2-core
-machine: the dense Adam update over the 1.1M id embeddings dominates each step), the latent
-synthetic clusters, item frequencies estimated online (Yi et al. 2019). Both datasets have the same catalog and users, so the model, the optimizer
-and the pool are the same size and only the data grows. Writes bench/scale_stream.json and
-bench/scale_stream.md.
+peak RSS, ``ru_maxrss``, is its own process's, and examples/s are contended): one pass of
+cluster-goobs (16 pool negatives, 1:15) over the shards, batch 4096, id-only towers of
+dimension 8 (small, so that a pass over 10M rows fits the time of a shared 2-core machine:
+the dense Adam update over the 1.1M id embeddings dominates each step), the latent synthetic
+clusters, item frequencies estimated online (Yi et al. 2019). Both datasets have the same
+catalog and users, so the model, the optimizer and the pool are the same size and only the
+data grows. Writes bench/scale_stream.json and bench/scale_stream.md.
 """
 
 from __future__ import annotations
