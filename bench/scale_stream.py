@@ -11,9 +11,11 @@ Run from the repository root (the data comes from ``clusterneg data synth``):
 
 Each dataset trains in its own fresh process, the processes running side by side (so each
 peak RSS, ``ru_maxrss``, is its own process's, and examples/s are contended): one pass of
-cluster-goobs (16 pool negatives, 1:15) over the shards, batch 4096, id-only towers of
-dimension 8 (small, so that a pass over 10M rows fits the time of a shared 2-core machine:
-the dense Adam update over the 1.1M id embeddings dominates each step), the latent synthetic
+cluster-goobs (16 pool negatives, 1:15; without in-batch negatives unless ``--in-batch``,
+since their [B, B] softmax made a 10M pass too slow for the shared machine) over the shards,
+batch 4096, id-only towers of dimension 8 (small, so that a pass over 10M rows fits the time
+of a shared 2-core machine: the dense Adam update over the 1.1M id embeddings dominates each
+step), the latent synthetic
 clusters, item frequencies estimated online (Yi et al. 2019). Both datasets have the same
 catalog and users, so the model, the optimizer and the pool are the same size and only the
 data grows. Writes bench/scale_stream.json and bench/scale_stream.md.
@@ -32,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def one(directory: Path, batch: int, dim: int, epochs: int) -> dict:
+def one(directory: Path, batch: int, dim: int, epochs: int, in_batch: bool) -> dict:
     """Train one pass over ``directory`` in this process; report time and peak RSS."""
     import pyarrow.parquet as pq
 
@@ -47,7 +49,8 @@ def one(directory: Path, batch: int, dim: int, epochs: int) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = StreamData(n_users=meta["n_users"], n_items=meta["n_items"], item_cluster=cluster,
                       n_clusters=meta["n_clusters"])
-    cfg = TrainConfig(sampler="cluster-goobs", sampler_options={"n_negatives": 16},
+    cfg = TrainConfig(sampler="cluster-goobs", sampler_options={"n_negatives": 16,
+                                                                "in_batch": in_batch},
                       epochs=epochs, batch_size=batch, threads=1, seed=0)
     est = StreamingFrequency(meta["n_items"], batch_size=batch, n_items=meta["n_items"])
     stream = ParquetStream(directory, batch, buffer_rows=1_000_000)
@@ -55,7 +58,8 @@ def one(directory: Path, batch: int, dim: int, epochs: int) -> dict:
     res = train_stream(stream, data, ModelConfig(dim=dim, history_len=0, content=False),
                        cfg, frequency=est)
     seconds = time.perf_counter() - t0
-    return {"data": directory.name, "interactions": meta["n_interactions"],
+    return {"data": directory.name, "in_batch": in_batch, "batch": batch, "dim": dim,
+            "interactions": meta["n_interactions"],
             "items": meta["n_items"], "users": meta["n_users"], "clusters": meta["n_clusters"],
             "examples": res.examples, "steps": res.steps, "seconds": round(seconds, 1),
             "examples_per_s": round(res.examples / seconds, 1),
@@ -71,13 +75,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--dim", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--in-batch", action="store_true",
+                    help="also in-batch negatives (a [B, B] softmax per step: far slower)")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.batch, args.dim, args.epochs)))
+        print(json.dumps(one(args.one, args.batch, args.dim, args.epochs, args.in_batch)))
         return
     procs = [subprocess.Popen([sys.executable, __file__, "--one", str(d), "--batch",
                                str(args.batch), "--dim", str(args.dim), "--epochs",
-                               str(args.epochs)], stdout=subprocess.PIPE, text=True)
+                               str(args.epochs), *(["--in-batch"] if args.in_batch else [])],
+                              stdout=subprocess.PIPE, text=True)
              for d in args.dirs]  # in parallel: each process's peak RSS is its own
     rows = []
     for p in procs:
@@ -88,6 +95,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     ratio = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
     result = {"command": "PYTHONPATH=src OMP_NUM_THREADS=1 nice python bench/scale_stream.py "
+                         + ("--in-batch " if args.in_batch else "")
                          + " ".join(str(d) for d in args.dirs),
               "runs": rows, "peak_rss_ratio_last_over_first": round(ratio, 3)}
     (HERE / "scale_stream.json").write_text(json.dumps(result, indent=2) + "\n")
