@@ -131,7 +131,7 @@ def score_fn(model: TwoTower):
 
     @torch.no_grad()
     def fn(users: torch.Tensor) -> torch.Tensor:
-        return model.user_vectors(users) @ items.T
+        return model.user_vectors(users.to(items.device)) @ items.T
 
     return fn
 
@@ -165,15 +165,17 @@ def evaluate_model(
 def run(
     prep: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig,
     out_dir: Path | None = None, progress: Any | None = None, keep_model: bool = False,
+    checkpoint: Any | None = None,
 ) -> RunResult:
-    """Train one configuration on ``prep`` and evaluate it on the test split."""
+    """Train one configuration on ``prep`` and evaluate it on the test split (``checkpoint``:
+    a :class:`~clusterneg.train.state.Checkpointing` for resumable training, or None)."""
     use_content = prep.config.use_content and prep.content is not None
 
     def valid_fn(model: TwoTower) -> dict[str, float]:
         return evaluate_model(model, prep, "valid").summary
 
     res = train(prep.train_data(use_content), model_cfg, train_cfg, eval_fn=valid_fn,
-                progress=progress)
+                progress=progress, checkpoint=checkpoint)
     ev = evaluate_model(res.model, prep, "test")
     config = {"experiment": prep.config.to_dict(), "model": model_cfg.to_dict(),
               "train": train_cfg.to_dict(), "sampler": res.sampler.config_dict()}

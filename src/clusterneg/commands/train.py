@@ -11,6 +11,8 @@ from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
 from clusterneg.samplers import SAMPLER_NAMES
 from clusterneg.train.config import TrainConfig
+from clusterneg.train.device import check_device
+from clusterneg.train.state import Checkpointing
 
 
 def train_command(
@@ -29,6 +31,12 @@ def train_command(
     history_len: int = typer.Option(50), logq: bool = typer.Option(True),
     patience: int = typer.Option(4), max_steps: int = typer.Option(None),
     seed: int = typer.Option(0), out: Path = typer.Option(Path("runs/train"), help="Run dir."),
+    checkpoint_every: int = typer.Option(0, help="Write resumable state every N steps "
+                                         "(0: never)."),
+    resume: bool = typer.Option(False, help="Continue from the newest resumable state."),
+    state_dir: Path = typer.Option(None, help="Resumable state directory (default: "
+                                   "OUT.state beside the run directory)."),
+    device: str = typer.Option("cpu", help="Torch device: cpu, cuda, cuda:N."),
 ) -> None:
     """Train on the train split, early-stop on validation, report the test metrics."""
     exp = ExperimentConfig(dataset=dataset, split=split, split_seed=split_seed,
@@ -39,12 +47,17 @@ def train_command(
     train_cfg = TrainConfig(sampler=sampler, sampler_options=parse_options(option),
                             epochs=epochs, batch_size=batch_size, lr=lr,
                             weight_decay=weight_decay, logq_correction=logq, patience=patience,
-                            max_steps=max_steps, seed=seed)
+                            max_steps=max_steps, seed=seed, device=check_device(device))
     model_cfg.validate()
     train_cfg.validate()
+    ckpt = Checkpointing(state_dir or out.with_name(f"{out.name}.state"), checkpoint_every,
+                         resume, {"experiment": exp.to_dict(), "model": model_cfg.to_dict(),
+                                  "train": train_cfg.to_dict()})
+    if resume:
+        ckpt.check()  # fail before the data is prepared
     with make_progress() as progress:
         prep = prepare(exp, progress=progress)
-        res = run(prep, model_cfg, train_cfg, out_dir=out, progress=progress)
+        res = run(prep, model_cfg, train_cfg, out_dir=out, progress=progress, checkpoint=ckpt)
     console.print(metrics_table(f"{dataset} / {sampler} (test)", res.metrics, res.exposure))
     console.print(f"best epoch {res.train['best_epoch']}, "
                   f"{res.train['examples_per_s']:.0f} examples/s, run saved to {out}")

@@ -29,8 +29,14 @@ from clusterneg.loss import LossOutput
 from clusterneg.model import ModelConfig, TwoTower, build_history
 from clusterneg.samplers import build_sampler
 from clusterneg.samplers.objective import sampler_loss
-from clusterneg.samplers.protocol import Batch, NegativeSampler, SamplerContext
+from clusterneg.samplers.protocol import Batch, NegativeBlock, NegativeSampler, SamplerContext
 from clusterneg.train.config import TrainConfig
+from clusterneg.train.state import (
+    Checkpointing,
+    LoopState,
+    restore_training,
+    training_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +102,7 @@ def sampler_context(data: TrainData, cfg: TrainConfig) -> SamplerContext:
     cluster = None if data.item_cluster is None else torch.as_tensor(data.item_cluster).long()
     return SamplerContext(
         n_items=data.n_items,
-        item_log_freq=item_log_freq(data.train.item, data.n_items),
+        item_log_freq=item_log_freq(data.train.item, data.n_items).to(cfg.device),
         item_cluster=cluster,
         n_clusters=int(data.n_clusters) if cluster is not None else 0,
         user_items=data.user_items,
@@ -126,11 +132,7 @@ def train_step(
     """One optimiser step of the sampled softmax with the sampler's negative blocks."""
     model.train()
     blocks = sampler.negatives(batch, model)
-    user = model.user_vectors(batch.users, exclude_items=batch.items)
-    pos = model.item_vectors(batch.items)
-    out = sampler_loss(sampler, batch, blocks, user, pos,
-                       lambda b: model.item_vectors(b.item_ids, b.rows), model.temperature,
-                       ctx.item_log_freq, logq_correction=logq_correction)
+    out, pos = batch_loss(model, sampler, batch, blocks, ctx, logq_correction)
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     optimizer.step()
@@ -138,10 +140,23 @@ def train_step(
     return out
 
 
-def _epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled example indices split into batches; a last batch smaller than 2 is dropped."""
-    perm = torch.randperm(n, generator=gen)
-    return [b for b in perm.split(batch_size) if len(b) >= 2]
+def batch_loss(
+    model: TwoTower, sampler: NegativeSampler, batch: Batch, blocks: list[NegativeBlock],
+    ctx: SamplerContext, logq_correction: bool,
+) -> tuple[LossOutput, torch.Tensor]:
+    """The sampled softmax of a batch and its negative blocks, and the positives' vectors
+    (the differentiable part of a step, so DistributedDataParallel can wrap it)."""
+    user = model.user_vectors(batch.users, exclude_items=batch.items)
+    pos = model.item_vectors(batch.items)
+    out = sampler_loss(sampler, batch, blocks, user, pos,
+                       lambda b: model.item_vectors(b.item_ids, b.rows), model.temperature,
+                       ctx.item_log_freq, logq_correction=logq_correction)
+    return out, pos
+
+
+def _epoch_batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """A shuffle order split into batches; a last batch smaller than 2 is dropped."""
+    return [b for b in order.split(batch_size) if len(b) >= 2]
 
 
 def train(
@@ -151,6 +166,7 @@ def train(
     eval_fn: EvalFn | None = None,
     progress: Any | None = None,
     sampler_options: dict[str, Any] | None = None,
+    checkpoint: Checkpointing | None = None,
 ) -> TrainResult:
     """Train a two-tower model with the configured sampler; keep the best validation epoch.
 
@@ -161,6 +177,8 @@ def train(
         eval_fn: model -> validation metrics (must contain ``cfg.valid_metric``); None trains
             for ``cfg.epochs`` without early stopping.
         progress: a ``rich.progress.Progress`` to report to, or None for silence.
+        checkpoint: write resumable state every N steps and/or resume from the newest one
+            (:class:`~clusterneg.train.state.Checkpointing`), or None.
 
     Returns:
         :class:`TrainResult` with the best-epoch model restored.
@@ -174,58 +192,78 @@ def train(
     sampler = build_sampler(cfg.sampler, ctx, **opts)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = TrainResult(model=model, sampler=sampler)
-    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result)
+    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result, checkpoint)
     return result
 
 
 def _loop(
     data: TrainData, cfg: TrainConfig, model: TwoTower, sampler: NegativeSampler,
     ctx: SamplerContext, opt: torch.optim.Optimizer, eval_fn: EvalFn | None,
-    progress: Any | None, result: TrainResult,
+    progress: Any | None, result: TrainResult, ckpt: Checkpointing | None = None,
 ) -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
-    users = torch.from_numpy(data.train.user)
-    items = torch.from_numpy(data.train.item)
-    weights = torch.from_numpy(data.train.weight)
+    users = torch.from_numpy(data.train.user).to(cfg.device)  # moved once, not per step
+    items = torch.from_numpy(data.train.item).to(cfg.device)
+    weights = torch.from_numpy(data.train.weight).to(cfg.device)
     unit_weights = bool((weights == 1).all())
     steps_per_epoch = math.ceil(len(users) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
     task = progress.add_task(f"train {cfg.sampler}", total=total) if progress else None
-    best_state, bad, t0 = None, 0, time.perf_counter()
-    for epoch in range(cfg.epochs):
-        t_ep, losses = time.perf_counter(), []
-        for idx in _epoch_batches(len(users), cfg.batch_size, gen):
+    st, t0 = LoopState(), time.perf_counter()
+    if ckpt is not None and ckpt.resume:
+        st = restore_training(ckpt.load(), model, opt, sampler, result)
+        if progress is not None:
+            progress.update(task, completed=result.steps)
+    while st.epoch < cfg.epochs:
+        t_ep = time.perf_counter()
+        if st.order is None:  # a fresh epoch (a resumed one keeps its order and cursor)
+            st.order = torch.randperm(len(users), generator=gen)
+        else:
+            gen.set_state(st.shuffle_state)
+        st.shuffle_state = gen.get_state()
+        for idx in _epoch_batches(st.order, cfg.batch_size)[st.position:]:
             batch = Batch(users[idx], items[idx], None if unit_weights else weights[idx],
                           step=result.steps)
             out = train_step(model, sampler, batch, opt, ctx, cfg.logq_correction)
-            losses.append(float(out.loss.detach()))
+            st.losses.append(float(out.loss.detach()))
+            st.position += 1
             result.steps += 1
             result.examples += len(idx)
             if progress is not None:
                 progress.update(task, advance=1)
+            if ckpt is not None and ckpt.due(result.steps):
+                ckpt.save(result.steps, training_payload(model, opt, sampler, result, st))
             if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                 break
         result.train_seconds += time.perf_counter() - t_ep
-        row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
-                               "train_seconds": result.train_seconds}
-        stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
-        if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
-            metrics = eval_fn(model)
-            row["valid"] = metrics
-            score = metrics[cfg.valid_metric]
-            if not (score <= result.best_valid):  # first score, or an improvement
-                result.best_valid, result.best_epoch, bad = score, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-            log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
-        result.epochs.append(row)
-        if stop or bad >= cfg.patience:
+        if _end_epoch(cfg, model, eval_fn, result, st):
             break
     if progress is not None:
         progress.update(task, completed=total)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
     else:
         result.best_epoch = len(result.epochs) - 1
     result.seconds = time.perf_counter() - t0
+
+
+def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
+               result: TrainResult, st: LoopState) -> bool:
+    """Record the epoch, validate, update early stopping; True when training should stop."""
+    epoch = st.epoch
+    row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(st.losses)) if st.losses
+                           else 0.0, "train_seconds": result.train_seconds}
+    stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
+    if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
+        metrics = eval_fn(model)
+        row["valid"] = metrics
+        score = metrics[cfg.valid_metric]
+        if not (score <= result.best_valid):  # first score, or an improvement
+            result.best_valid, result.best_epoch, st.bad = score, epoch, 0
+            st.best_state = copy.deepcopy(model.state_dict())
+        else:
+            st.bad += 1
+        log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
+    result.epochs.append(row)
+    st.epoch, st.position, st.order, st.shuffle_state, st.losses = epoch + 1, 0, None, None, []
+    return stop or st.bad >= cfg.patience

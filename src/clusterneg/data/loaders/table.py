@@ -47,9 +47,12 @@ SPLITS = ("train", "valid", "test")
 
 
 def find_table(directory: Path, stem: str) -> Path | None:
-    """``<stem>.csv`` or ``<stem>.parquet`` in ``directory``; both present is an error."""
+    """``<stem>.csv``, ``<stem>.parquet`` or a folder ``<stem>/`` of Parquet shards (as
+    ``clusterneg data synth`` writes) in ``directory``; more than one is an error."""
     found = [directory / f"{stem}{ext}" for ext in EXTENSIONS]
     found = [p for p in found if p.is_file()]
+    if (directory / stem).is_dir() and any((directory / stem).glob("*.parquet")):
+        found.append(directory / stem)
     if len(found) > 1:
         raise DataError(directory, f"both {found[0].name} and {found[1].name}: keep one")
     return found[0] if found else None
@@ -273,7 +276,7 @@ def _read_csv(path: Path) -> Table:
 
 
 def _read_parquet(path: Path) -> Table:
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise DataError(path, "empty file: expected a Parquet table")
     try:
         tab = pq.read_table(path)
