@@ -105,6 +105,9 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
 
     ds = load_dataset(cfg.dataset)
     split = make_split(ds, method=cfg.split, seed=cfg.split_seed)
+    from clusterneg.validate import check_split
+
+    check_split(ds, split)
     n_u = ds.n_users
     csr = {name: UserItemCSR.from_pairs(part.user, part.item, n_u)
            for name, part in (("train", split.train), ("valid", split.valid), ("test", split.test))}

@@ -31,8 +31,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -220,11 +218,6 @@ class Clusterer:
 
 def _atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file)`` on a temp file next to ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from clusterneg.outputs import atomic_write
+
+    atomic_write(path, write)

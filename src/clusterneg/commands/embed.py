@@ -8,19 +8,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
-from clusterneg.commands._common import console, err_console, parse_options
+from clusterneg.commands._common import console, parse_options
+from clusterneg.commands._common import make_progress as _make_progress
 from clusterneg.errors import ConfigError
 
 ENCODER_HELP = "minilm | smollm2 | a model directory | a .gguf file | precomputed:PATH"
@@ -35,10 +31,8 @@ class ItemsPerSecond(ProgressColumn):
 
 
 def make_progress() -> Progress:
-    """A progress bar on stderr with items/s."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    ItemsPerSecond(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console)
+    """The shared progress bar (:func:`clusterneg.commands._common.make_progress`) with items/s."""
+    return _make_progress(ItemsPerSecond())
 
 
 def encoder_options(batch_size: int | None, pooling: str | None, dtype: str | None,

@@ -30,7 +30,6 @@ import io
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,14 +159,6 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     """``np.savez`` to a temporary file in the same directory, fsync, then rename."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; the cache is ordinary shared data
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from clusterneg.outputs import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())

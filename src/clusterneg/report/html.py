@@ -13,8 +13,6 @@ Stable element ids for tests and readers: ``verdict``, ``results-table``, ``curv
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -355,18 +353,9 @@ def render_report(
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write text via a temp file in the same directory and a rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are reports meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from clusterneg.outputs import atomic_write_text
+
+    return atomic_write_text(path, text)
 
 
 def write_report(

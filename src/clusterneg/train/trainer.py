@@ -220,7 +220,9 @@ def _loop(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 bad += 1
-            log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
+            log.info("%s seed %d epoch %d/%d: loss %.4f, valid %s %.4f (best %.4f at epoch %d)",
+                     cfg.sampler, cfg.seed, epoch + 1, cfg.epochs, row["loss"],
+                     cfg.valid_metric, score, result.best_valid, result.best_epoch + 1)
         result.epochs.append(row)
         if stop or bad >= cfg.patience:
             break
