@@ -11,9 +11,9 @@ import pytest
 
 from clusterneg.errors import OutputError
 from clusterneg.outputs import (
-    MARKER,
     _OLD_TAG,
     _TMP_TAG,
+    MARKER,
     atomic_write_json,
     atomic_write_text,
     check_output,
