@@ -160,12 +160,27 @@ def check_output(path: str | Path, overwrite: bool = False, resume: bool = False
     if path.is_dir():
         if is_run_dir(path):
             if not (overwrite or resume):
+                more = (" or --resume to continue it"
+                        if read_marker(path).get("kind") == "compare" else "")
                 raise OutputError(f"{option} {path}: a clusterneg run is already there; pass "
-                                  "--overwrite to replace it")
+                                  f"--overwrite to replace it{more}")
         elif any(path.iterdir()):
             raise OutputError(f"{option} {path}: directory is not empty and is not a "
                               "clusterneg run; refusing to write into it (choose a new path)")
         _check_writable(path, option)
+    _check_writable(_existing_ancestor(path.parent), option)
+    return path
+
+
+def check_file_output(path: str | Path, overwrite: bool = False,
+                      option: str = "--out") -> Path:
+    """Refuse a file output before any work: a directory, or an existing file unless
+    ``overwrite``; the location must be writable. Returns the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a directory; expected a file path")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{option} {path}: file exists; pass --overwrite to replace it")
     _check_writable(_existing_ancestor(path.parent), option)
     return path
 

@@ -208,9 +208,17 @@ class Clusterer:
             centroids = np.load(d / "centroids.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DataError(d, f"not a saved Clusterer (centroids.npy + clusterer.json): "
-                            f"{exc}") from exc
+                            f"{exc}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise DataError(d / "clusterer.json", "expected an object with a 'config' object")
+        if centroids.ndim != 2 or not np.isfinite(centroids).all():
+            raise DataError(d / "centroids.npy", f"expected a finite 2-D array, got shape "
+                                                 f"{centroids.shape}")
         cfg = dict(meta["config"], n_clusters=len(centroids))
-        km = cls(**cfg)
+        try:
+            km = cls(**cfg)
+        except TypeError as exc:
+            raise DataError(d / "clusterer.json", f"unexpected config: {exc}") from None
         km._set_centroids(centroids)
         km.objective_history = list(meta.get("objective_history", []))
         return km

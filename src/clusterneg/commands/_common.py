@@ -96,15 +96,16 @@ class _ConsoleHandler(logging.Handler):
 
 
 def show_epoch_lines() -> None:
-    """Print the trainer's one line per epoch (loss, validation metric, best so far) unless
-    ``-q``; ``-v`` adds the library's other info lines."""
+    """Print the trainer's one line per epoch (loss, validation metric, best so far) and
+    compare's one line per finished run, unless ``-q``."""
     if _VERBOSITY < 0:
         return
-    trainer = logging.getLogger("clusterneg.train.trainer")
-    if not any(isinstance(h, _ConsoleHandler) for h in trainer.handlers):
-        trainer.addHandler(_ConsoleHandler())
-    trainer.setLevel(logging.INFO)
-    trainer.propagate = False
+    for name in ("clusterneg.train.trainer", "clusterneg.compare"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+            logger.addHandler(_ConsoleHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def parse_sampler_name(name: str) -> str:

@@ -18,6 +18,7 @@ from rich.text import Text
 from clusterneg.commands._common import console, parse_options
 from clusterneg.commands._common import make_progress as _make_progress
 from clusterneg.errors import ConfigError
+from clusterneg.validate import non_negative, positive
 
 ENCODER_HELP = "minilm | smollm2 | a model directory | a .gguf file | precomputed:PATH"
 
@@ -45,19 +46,27 @@ def encoder_options(batch_size: int | None, pooling: str | None, dtype: str | No
 
 
 def write_vectors(path: Path, item_ids: np.ndarray, vectors: np.ndarray) -> None:
-    """``.npy`` (rows in item-index order) or ``.parquet`` (item_id + vector)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``.npy`` (rows in item-index order) or ``.parquet`` (item_id + vector), atomically."""
+    from clusterneg.outputs import atomic_write
+
+    check_vector_path(path)
     if path.suffix == ".npy":
-        np.save(path, vectors)
-    elif path.suffix == ".parquet":
+        atomic_write(path, lambda f: np.save(f, vectors))
+    else:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         col = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-        pq.write_table(pa.table({"item_id": [str(i) for i in item_ids], "vector": col}), path)
-    else:
+        table = pa.table({"item_id": [str(i) for i in item_ids], "vector": col})
+        atomic_write(path, lambda f: pq.write_table(table, f))
+
+
+def check_vector_path(path: Path) -> Path:
+    """``--out`` for vectors must end in ``.npy`` or ``.parquet``."""
+    if path.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"--out must end in .npy or .parquet, got {path}")
+    return path
 
 
 def embed_command(
@@ -75,8 +84,17 @@ def embed_command(
         help="Cache root (default $CLUSTERNEG_CACHE or ./.cache/clusterneg).")] = None,
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="More encoder options KEY=VALUE.")] = None,
+    overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
+    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
 ) -> None:
     """Encode every item's text into a content embedding (cached by model and text)."""
+    from clusterneg.outputs import check_file_output
+
+    if out is not None:
+        check_file_output(check_vector_path(out), overwrite)
+    set_threads(threads)
+    if batch_size is not None:
+        positive("--batch-size", batch_size)
     from clusterneg.data.load import load_dataset
     from clusterneg.encode import build_encoder, embed_catalog
 
@@ -91,6 +109,15 @@ def embed_command(
     if out is not None:
         write_vectors(out, ds.catalog.item_ids, result.vectors)
     console.print(summary_table(ds.name, result.vectors.shape, result.info, out))
+
+
+def set_threads(threads: int) -> None:
+    """``--threads``: torch intra-op threads (0 leaves torch's default)."""
+    non_negative("--threads", threads)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def summary_table(name: str, shape: tuple[int, ...], info: dict[str, Any],
