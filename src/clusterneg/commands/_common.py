@@ -51,7 +51,8 @@ def make_progress(*extra: ProgressColumn) -> Progress:
     return Progress(
         TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
         *extra, TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-        transient=False, disable=_VERBOSITY < 0,
+        # off a terminal a bar cannot redraw: leave no final frame (nor a blank line on error)
+        transient=not err_console.is_terminal, disable=_VERBOSITY < 0,
     )
 
 

@@ -22,6 +22,7 @@ from clusterneg.commands._common import (
 )
 from clusterneg.config_file import dump_command, merge
 from clusterneg.errors import ConfigError
+from clusterneg.outputs import check_output
 
 
 def compare_command(
@@ -54,6 +55,10 @@ def compare_command(
 ) -> None:
     """Compare negative samplers on one dataset and write an honest report."""
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
+    check_compute_options(opts)
+    if opts["resume"] and opts["overwrite"]:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
     exp, cfg = build_compare(opts)
     from clusterneg.compare_store import RunStore
 

@@ -53,8 +53,9 @@ def train_command(
 ) -> None:
     """Train on the train split, early-stop on validation, report the test metrics."""
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
-    exp, model_cfg, train_cfg = build_configs(opts)
+    check_compute_options(opts)
     check_output(opts["out"], overwrite=opts["overwrite"])
+    exp, model_cfg, train_cfg = build_configs(opts)
     _train(opts, exp, model_cfg, train_cfg)
 
 
