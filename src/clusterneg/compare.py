@@ -189,6 +189,10 @@ def _run_row(sampler: str, seed: int, res: RunResult, tuning: list[dict]) -> dic
     train = {k: res.train[k] for k in ("seconds", "train_seconds", "examples_per_s", "steps",
                                        "epochs", "best_epoch")}
     train["sampler_stats"] = res.train.get("sampler_stats", {})
+    metric = res.config["train"].get("valid_metric", "recall@50")
+    train["curve"] = [{"epoch": r["epoch"], "loss": r["loss"],
+                       "valid": (r.get("valid") or {}).get(metric)}
+                      for r in res.train.get("curve", [])]
     return {"sampler": sampler, "seed": seed, "metrics": res.metrics, "exposure": res.exposure,
             "valid": res.valid, "train": train, "config": res.config | {"tuning": tuning}}
 

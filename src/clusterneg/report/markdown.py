@@ -105,4 +105,7 @@ def render_markdown(
     ]
     if not comp.significance:
         lines += ["No per-user arrays were given, so no difference was tested.", ""]
+    from clusterneg.report.provenance_section import how_made_markdown
+
+    lines += how_made_markdown(results)
     return "\n".join(lines)
