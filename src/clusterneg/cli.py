@@ -113,12 +113,17 @@ def main(argv: list[str] | None = None) -> None:
     usage_errors = _usage_error_types()
     try:
         _register()
-        app(args=args, standalone_mode=False, prog_name="clusterneg")
+        code = app(args=args, standalone_mode=False, prog_name="clusterneg")
+        # typer turns Ctrl-C (and any typer.Exit) into a returned exit code here
+        if code == EXIT_INTERRUPTED:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted: stopped by the user (nothing half-written was kept)",
-              EXIT_INTERRUPTED)
+        _fail("interrupted (Ctrl-C): nothing half-written was kept; an interrupted compare "
+              "continues with --resume", EXIT_INTERRUPTED)
     except ClusternegError as exc:
         if debug:
             raise

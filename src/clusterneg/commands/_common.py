@@ -43,7 +43,7 @@ def verbosity() -> int:
 
 
 def make_progress(*extra: ProgressColumn) -> Progress:
-    """The one progress factory: a bar on stderr, off under ``-q``.
+    """The one progress factory: a bar on stderr, off under ``-q`` and off a terminal.
 
     Task descriptions are labels such as ``train cluster-goobs seed 1 (run 3/14)``; they are
     printed literally, never as markup.
@@ -51,8 +51,9 @@ def make_progress(*extra: ProgressColumn) -> Progress:
     return Progress(
         TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
         *extra, TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-        # off a terminal a bar cannot redraw: leave no final frame (nor a blank line on error)
-        transient=not err_console.is_terminal, disable=_VERBOSITY < 0,
+        # off a terminal a bar cannot redraw (and rich ends it with a blank line): the
+        # per-epoch and per-run lines say what happens instead
+        transient=False, disable=_VERBOSITY < 0 or not err_console.is_terminal,
     )
 
 

@@ -115,9 +115,9 @@ def _compare(opts: dict[str, Any], exp: Any, cfg: Any, store: Any) -> None:
     from clusterneg.report.assemble import build_report_inputs
 
     show_epoch_lines()
-    store.start(dump_command(opts))
     with make_progress() as progress:
         prep = prepare(exp, progress=progress)
+        store.start(dump_command(opts))  # only once the data loaded: a bad dataset leaves nothing
         prov = run_provenance(prep, cfg.train.threads, cfg.train.device)
         results, raw = compare(prep, cfg, progress=progress, store=store, provenance=prov)
     results["provenance"] = prov
