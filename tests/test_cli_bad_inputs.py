@@ -104,6 +104,8 @@ CASES: list[tuple[str, list[str], int, str]] = [
      "--n-clusters"),
     ("cluster-min-size-zero", ["cluster", "--dataset", D, "--min-cluster-size", "0"], 2,
      "--min-cluster-size"),
+    ("embed-device-unknown", ["embed", "--dataset", D, "--device", "tpu"], 2, "--device"),
+    ("cluster-device-unknown", ["cluster", "--dataset", D, "--device", "tpu"], 2, "--device"),
     ("clusters-show-limit-negative", ["clusters", "show", "--limit", "-1"], 2, "--limit"),
     # output safety: nothing that is not a run is ever replaced
     ("train-out-user-folder", [*T[:-1], "{w}/thesis", "--overwrite"], 2, "not empty"),

@@ -55,14 +55,15 @@ def cluster_command(
     as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as JSON."),
     overwrite: bool = typer.Option(False, help="Replace an existing cluster folder at --out."),
     threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", help="Encoder device: cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Cluster the items' content embeddings and print how good the negatives will be."""
     parse_n_clusters(n_clusters)
+    opts = encoder_options(batch_size, pooling, dtype, None, device)
     at_least("--min-cluster-size", min_cluster_size, 1)
     if out is not None:
         check_output(out, overwrite=overwrite)
     set_threads(threads)
-    opts = encoder_options(batch_size, pooling, dtype, None)
     result = run_clustering(dataset, encoder, n_clusters, seed, cache_dir, opts,
                             min_cluster_size, postprocess, names)
     if out is not None:

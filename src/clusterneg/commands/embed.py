@@ -37,10 +37,16 @@ def make_progress() -> Progress:
 
 
 def encoder_options(batch_size: int | None, pooling: str | None, dtype: str | None,
-                    extra: list[str] | None) -> dict[str, Any]:
-    """Encoder keyword options from the command line (only those given)."""
+                    extra: list[str] | None, device: str = "cpu") -> dict[str, Any]:
+    """Encoder keyword options from the command line (only those given; ``device`` only
+    when it is not the default cpu, as precomputed vectors take none)."""
+    from clusterneg.validate import device as check_device
+
+    check_device(device)
     opts = {k: v for k, v in (("batch_size", batch_size), ("pooling", pooling),
                               ("dtype", dtype)) if v is not None}
+    if device != "cpu":
+        opts["device"] = device
     opts.update(parse_options(extra))
     return opts
 
@@ -86,6 +92,7 @@ def embed_command(
         "--option", "-o", help="More encoder options KEY=VALUE.")] = None,
     overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
     threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", help="Encoder device: cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Encode every item's text into a content embedding (cached by model and text)."""
     from clusterneg.outputs import check_file_output
@@ -93,13 +100,14 @@ def embed_command(
     if out is not None:
         check_file_output(check_vector_path(out), overwrite)
     set_threads(threads)
+    encoder_options(None, None, None, None, device)  # checks --device before any work
     if batch_size is not None:
         positive("--batch-size", batch_size)
     from clusterneg.data.load import load_dataset
     from clusterneg.encode import build_encoder, embed_catalog
 
     ds = load_dataset(dataset)
-    opts = encoder_options(batch_size, pooling, dtype, option)
+    opts = encoder_options(batch_size, pooling, dtype, option, device)
     if cache_dir is not None and encoder == "smollm2":
         opts.setdefault("model_cache", cache_dir / "models")
     enc = build_encoder(encoder, **opts)
