@@ -106,6 +106,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
      "--min-cluster-size"),
     ("embed-device-unknown", ["embed", "--dataset", D, "--device", "tpu"], 2, "--device"),
     ("cluster-device-unknown", ["cluster", "--dataset", D, "--device", "tpu"], 2, "--device"),
+    ("samplers-unknown", ["samplers", "nope"], 2, "nope"),
     ("clusters-show-limit-negative", ["clusters", "show", "--limit", "-1"], 2, "--limit"),
     # output safety: nothing that is not a run is ever replaced
     ("train-out-user-folder", [*T[:-1], "{w}/thesis", "--overwrite"], 2, "not empty"),

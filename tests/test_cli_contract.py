@@ -76,3 +76,14 @@ def test_run_records_provenance_and_its_command_replays(tmp_path: Path) -> None:
     metrics = [json.loads((tmp_path / r / "metrics.json").read_text())["test"]
                for r in ("a", "b")]
     assert metrics[0] == metrics[1]  # same options, same seed: the same model
+
+
+def test_samplers_lists_options_defaults_and_citations(tmp_path: Path) -> None:
+    from clusterneg.samplers import SAMPLER_NAMES
+
+    listing = _cli(tmp_path, "samplers")
+    assert listing.returncode == 0, listing.stderr
+    assert all(name in listing.stdout for name in SAMPLER_NAMES)
+    one = _cli(tmp_path, "samplers", "cluster-goobs")
+    assert one.returncode == 0 and "arXiv 2607.00448" in one.stdout
+    assert "n_cluster" in one.stdout and "mask_user_items" in one.stdout
