@@ -11,8 +11,8 @@ import pytest
 
 from clusterneg.experiment import ExperimentConfig, evaluate_model, prepare, run
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import write_run_dir
 from clusterneg.runs import evaluate_run, load_run
-from clusterneg.train.checkpoint import write_run_dir
 from clusterneg.train.config import TrainConfig
 
 
@@ -46,8 +46,8 @@ def test_run_dir_round_trip_and_topk_parquet(synthetic_dir: Path, tmp_path: Path
     out = tmp_path / "run"
     res = run(prep, ModelConfig(dim=8, history_len=5), TrainConfig(epochs=2, batch_size=32),
               out_dir=out)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.json",
-                                                     "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [".clusterneg-run", "config.json",
+                                                     "metrics.json", "model.safetensors"]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["hr@50"] == pytest.approx(res.metrics["hr@50"])
     ev = evaluate_run(out, save_topk=tmp_path / "topk.parquet", k=20)
@@ -68,5 +68,5 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        write_run_dir(tmp_path / "run", boom)
+        write_run_dir(tmp_path / "run", boom, kind="train")
     assert list(tmp_path.iterdir()) == []

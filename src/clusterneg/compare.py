@@ -103,40 +103,83 @@ def tune_sampler(
 
 def _run_one(
     prep: Prepared, sampler: str, trial: Trial, cfg: CompareConfig, seed: int,
-    progress: Any | None,
+    progress: Any | None, keep_model: bool = False,
 ) -> RunResult:
     opts = dict(cfg.sampler_options.get(sampler, {})) | trial.options
     model_cfg = replace(cfg.model, temperature=trial.temperature)
     train_cfg = replace(cfg.train, sampler=sampler, sampler_options=opts, seed=seed)
-    return run(prep, model_cfg, train_cfg, progress=progress)
+    return run(prep, model_cfg, train_cfg, progress=progress, keep_model=keep_model)
 
 
 def compare(
-    prep: Prepared, cfg: CompareConfig, progress: Any | None = None,
+    prep: Prepared, cfg: CompareConfig, progress: Any | None = None, store: Any | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[RunResult]]]:
     """Tune and train every sampler over every seed; returns (results dict, raw runs).
 
     The results dict follows the ``results.json`` schema of issue 5 (without "summary",
     which :func:`clusterneg.report.summarize` adds).
+
+    Args:
+        store: a :class:`clusterneg.compare_store.RunStore`: each run is saved as it
+            finishes, and runs (and tuning choices) already in it are loaded, not redone.
+        provenance: recorded in every saved run directory.
     """
     cfg.validate()
     raw: dict[str, list[RunResult]] = {}
     runs: list[dict[str, Any]] = []
-    for sampler in cfg.samplers:
-        best, scores = tune_sampler(prep, sampler, cfg, progress)
+    total = len(cfg.samplers) * cfg.seeds
+    task = progress.add_task("compare", total=total) if progress is not None else None
+    for i, sampler in enumerate(cfg.samplers):
+        best, scores = _tuned(prep, sampler, cfg, progress, store)
         raw[sampler] = []
         for seed in range(cfg.seeds):
-            res = _run_one(prep, sampler, best, cfg, seed, progress)
+            n = i * cfg.seeds + seed + 1
+            if progress is not None:
+                progress.update(task, description=f"compare: {sampler} seed {seed} "
+                                                  f"(run {n}/{total})")
+            row = store.finished(sampler, seed) if store is not None else None
+            if row is not None:
+                log.info("run %d/%d %s seed %d: already finished, loaded", n, total, sampler,
+                         seed)
+                res = store.load(sampler, seed, prep)
+            else:
+                res = _run_one(prep, sampler, best, cfg, seed, progress,
+                               keep_model=store is not None)
+                row = _run_row(sampler, seed, res, scores)
+                if store is not None:
+                    store.save(sampler, seed, res, row, provenance or {})
+                    res.model = None
             raw[sampler].append(res)
-            runs.append(_run_row(sampler, seed, res, scores))
-            log.info("%s seed %d hr@50 %.4f", sampler, seed, res.metrics.get("hr@50", np.nan))
+            runs.append(row)
+            log.info("run %d/%d %s seed %d: test hr@50 %.4f", n, total, sampler, seed,
+                     row["metrics"].get("hr@50", np.nan))
+            if progress is not None:
+                progress.update(task, advance=1)
     return _results_header(prep) | {"runs": runs}, raw
+
+
+def _tuned(prep: Prepared, sampler: str, cfg: CompareConfig, progress: Any | None,
+           store: Any | None) -> tuple[Trial, list[dict[str, Any]]]:
+    """:func:`tune_sampler`, or the choice a resumed comparison already made."""
+    saved = store.tuning(sampler) if store is not None else None
+    if saved is not None:
+        return Trial(saved["temperature"], saved["options"]), saved["scores"]
+    best, scores = tune_sampler(prep, sampler, cfg, progress)
+    if store is not None:
+        store.save_tuning(sampler, {"temperature": best.temperature, "options": best.options,
+                                    "scores": scores})
+    return best, scores
 
 
 def _run_row(sampler: str, seed: int, res: RunResult, tuning: list[dict]) -> dict[str, Any]:
     train = {k: res.train[k] for k in ("seconds", "train_seconds", "examples_per_s", "steps",
                                        "epochs", "best_epoch")}
     train["sampler_stats"] = res.train.get("sampler_stats", {})
+    metric = res.config["train"].get("valid_metric", "recall@50")
+    train["curve"] = [{"epoch": r["epoch"], "loss": r["loss"],
+                       "valid": (r.get("valid") or {}).get(metric)}
+                      for r in res.train.get("curve", [])]
     return {"sampler": sampler, "seed": seed, "metrics": res.metrics, "exposure": res.exposure,
             "valid": res.valid, "train": train, "config": res.config | {"tuning": tuning}}
 

@@ -46,3 +46,7 @@ class DataError(ClusternegError):
 
 class ConfigError(ClusternegError):
     """An option or configuration value outside what is accepted."""
+
+
+class OutputError(ClusternegError):
+    """An output location that clusterneg will not write to (it would lose the user's data)."""

@@ -108,6 +108,9 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
     def items(*parts: Any) -> UserItems:
         return UserItems.from_interactions(list(parts), ds.n_users, ds.n_items)
 
+    from clusterneg.validate import check_split
+
+    check_split(ds, split)
     prep = Prepared(cfg, ds, split, items(split.train), items(split.valid), items(split.test),
                     items(split.train, split.valid))
     if cfg.encoder != "none":

@@ -12,16 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from clusterneg.errors import DataError
+from clusterneg.errors import ConfigError, DataError
+from clusterneg.eval.metrics import DEFAULT_KS as KS
 from clusterneg.experiment import ExperimentConfig, Prepared, evaluate_model, prepare
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.train.checkpoint import load_checkpoint
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.trainer import build_model
 
+MAX_K = max(KS)
+
 
 def load_run(run_dir: Path, prep: Prepared | None = None) -> tuple[TwoTower, Prepared, dict]:
-    """(model with the saved weights, the rebuilt data, the saved config)."""
+    """(model with the saved weights, the rebuilt data, the saved config).
+
+    Raises:
+        DataError: a damaged run, or a dataset whose fingerprint differs from the one the run
+            was trained on (items permuted, rows added or removed).
+    """
     state, config, _ = load_checkpoint(run_dir)
     try:
         exp = ExperimentConfig(**config["experiment"])
@@ -29,12 +37,33 @@ def load_run(run_dir: Path, prep: Prepared | None = None) -> tuple[TwoTower, Pre
         train_cfg = TrainConfig(**_renamed(config["train"], logq="logq_correction"))
     except (KeyError, TypeError) as exc:
         raise DataError(Path(run_dir) / "config.json", f"unexpected config layout: {exc}") from None
-    prep = prep if prep is not None else prepare(exp)
+    if prep is None:
+        check_same_dataset(run_dir, config, exp.dataset)
+        prep = prepare(exp)
     use_content = "content" in state and state["content"].numel() > 0
     model = build_model(prep.train_data(use_content), model_cfg, train_cfg.seed)
-    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("extra.")})
+    try:
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("extra.")})
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise DataError(Path(run_dir) / "model.safetensors",
+                        f"weights do not fit the dataset and config: {first}") from None
     model.eval()
     return model, prep, config
+
+
+def check_same_dataset(run_dir: Path, config: dict[str, Any], dataset: str) -> None:
+    """Refuse to evaluate a run on data other than the data it was trained on."""
+    from clusterneg.data.load import load_dataset
+    from clusterneg.provenance import dataset_fingerprint
+
+    recorded = (config.get("provenance") or {}).get("dataset_fingerprint")
+    if recorded is None:
+        return  # runs written before fingerprints were recorded
+    now = dataset_fingerprint(load_dataset(dataset))
+    if now != recorded:
+        raise DataError(dataset, f"dataset differs from the one run {run_dir} was trained on "
+                                 f"(fingerprint {now}, recorded {recorded})")
 
 
 def evaluate_run(
@@ -42,7 +71,10 @@ def evaluate_run(
 ) -> Any:
     """Evaluate a saved run on ``part`` and optionally write each user's top-k as Parquet."""
     if part not in ("test", "valid"):
-        raise DataError(run_dir, f"--split must be 'test' or 'valid', got '{part}'")
+        raise ConfigError(f"--split must be 'test' or 'valid', got '{part}'")
+    if not 1 <= k <= MAX_K:
+        raise ConfigError(f"--k must be between 1 and {MAX_K} (the longest list evaluated), "
+                          f"got {k}")
     model, prep, _ = load_run(run_dir)
     ev = evaluate_model(model, prep, part)
     if save_topk is not None:

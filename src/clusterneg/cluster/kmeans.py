@@ -35,8 +35,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -214,9 +212,17 @@ class Clusterer:
             centroids = np.load(d / "centroids.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DataError(d, f"not a saved Clusterer (centroids.npy + clusterer.json): "
-                            f"{exc}") from exc
+                            f"{exc}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise DataError(d / "clusterer.json", "expected an object with a 'config' object")
+        if centroids.ndim != 2 or not np.isfinite(centroids).all():
+            raise DataError(d / "centroids.npy", f"expected a finite 2-D array, got shape "
+                                                 f"{centroids.shape}")
         cfg = dict(meta["config"], n_clusters=len(centroids))
-        km = cls(**cfg)
+        try:
+            km = cls(**cfg)
+        except TypeError as exc:
+            raise DataError(d / "clusterer.json", f"unexpected config: {exc}") from None
         km._set_centroids(centroids)
         km.objective_history = list(meta.get("objective_history", []))
         return km
@@ -224,11 +230,6 @@ class Clusterer:
 
 def _atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file)`` on a temp file next to ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from clusterneg.outputs import atomic_write
+
+    atomic_write(path, write)

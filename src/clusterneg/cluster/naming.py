@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -144,11 +143,9 @@ class NameCache:
         self.get("")
         assert self._data is not None
         self._data.update(items)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self._data, f, indent=0, ensure_ascii=False)
-        os.replace(tmp, self.path)
+        from clusterneg.outputs import atomic_write_text
+
+        atomic_write_text(self.path, json.dumps(self._data, indent=0, ensure_ascii=False))
 
 
 def name_clusters(emb: np.ndarray, item_cluster: np.ndarray, centroids: np.ndarray,

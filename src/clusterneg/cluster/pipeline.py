@@ -70,12 +70,15 @@ class ClusterResult:
         out = Path(directory)
         clusterer = self.clusterer or _clusterer_from(self.centroids, self.meta)
         clusterer.save(out)
-        np.save(out / "item_cluster.npy", self.item_cluster.astype(np.int64))
-        (out / "diagnostics.json").write_text(json.dumps(self.diagnostics, indent=1))
-        (out / "meta.json").write_text(json.dumps(self.meta, indent=1))
+        from clusterneg.outputs import atomic_write, atomic_write_text
+
+        atomic_write(out / "item_cluster.npy",
+                     lambda f: np.save(f, self.item_cluster.astype(np.int64)))
+        atomic_write_text(out / "diagnostics.json", json.dumps(self.diagnostics, indent=1))
+        atomic_write_text(out / "meta.json", json.dumps(self.meta, indent=1))
         for fname, value in (("names.json", self.names), ("examples.json", self.examples)):
             if value is not None:
-                (out / fname).write_text(json.dumps(value, indent=1, ensure_ascii=False))
+                atomic_write_text(out / fname, json.dumps(value, indent=1, ensure_ascii=False))
         return out
 
     @classmethod
@@ -90,11 +93,27 @@ class ClusterResult:
             names, examples = (json.loads((d / f).read_text()) if (d / f).exists() else None
                                for f in ("names.json", "examples.json"))
         except (OSError, ValueError) as exc:
-            raise DataError(d, f"not a saved cluster result: {exc}") from exc
-        assert clusterer.centroids is not None
+            raise DataError(d, f"not a saved cluster result: {exc}") from None
+        _check_saved(d, clusterer.centroids, item_cluster, names)
         return cls(item_cluster=item_cluster.astype(np.int64), centroids=clusterer.centroids,
                    diagnostics=diagnostics, names=names, clusterer=clusterer, meta=meta,
                    examples=examples)
+
+
+def _check_saved(d: Path, centroids: Any, item_cluster: np.ndarray, names: Any) -> None:
+    """Refuse an edited or damaged cluster folder with one line naming the file."""
+    if centroids is None or np.ndim(centroids) != 2 or not np.isfinite(centroids).all():
+        raise DataError(d, "centroids are missing, not a 2-D array, or not finite")
+    k = len(centroids)
+    if item_cluster.ndim != 1 or item_cluster.dtype.kind not in "iu":
+        raise DataError(d / "item_cluster.npy", f"expected a 1-D integer array, got "
+                        f"{item_cluster.dtype} of shape {item_cluster.shape}")
+    if len(item_cluster) and (item_cluster.min() < 0 or item_cluster.max() >= k):
+        raise DataError(d / "item_cluster.npy", f"cluster ids must lie in 0..{k - 1}, got "
+                                                f"{item_cluster.min()}..{item_cluster.max()}")
+    if names is not None and (not isinstance(names, list) or len(names) != k):
+        raise DataError(d / "names.json", f"expected a list of {k} names, got "
+                                          f"{len(names) if isinstance(names, list) else names!r}")
 
 
 def _clusterer_from(centroids: np.ndarray, meta: dict[str, Any]) -> Clusterer:

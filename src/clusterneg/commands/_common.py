@@ -1,9 +1,14 @@
-"""Pieces shared by the command modules: rich console, progress, metric tables, option
-parsing. Commands only parse and call the library (STYLE.md, spaCy CLI)."""
+"""Pieces shared by the command modules: rich console, the one progress factory, metric
+tables, option parsing. Commands only parse and call the library (STYLE.md, spaCy CLI).
+
+The consoles never interpret rich markup: titles, cluster names and paths come from the
+user's data and may hold ``[/INST]`` or ``[bold]`` (issue 9).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from rich.console import Console
@@ -11,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -19,16 +25,42 @@ from rich.table import Table
 
 from clusterneg.errors import ConfigError
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+console = Console(stderr=False, markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
+
+_VERBOSITY = 0  # -1 quiet, 0 normal, 1+ verbose
 
 
-def make_progress() -> Progress:
-    """A rich progress bar on stderr (quiet when stderr is not a terminal)."""
+def set_verbosity(level: int) -> None:
+    """-1 (``-q``): no progress and no per-epoch lines; 0: default; >= 1 (``-v``): more."""
+    global _VERBOSITY
+    _VERBOSITY = level
+
+
+def verbosity() -> int:
+    """The level set by ``-q``/``-v``."""
+    return _VERBOSITY
+
+
+def make_progress(*extra: ProgressColumn) -> Progress:
+    """The one progress factory: a bar on stderr, off under ``-q`` and off a terminal.
+
+    Task descriptions are labels such as ``train cluster-goobs seed 1 (run 3/14)``; they are
+    printed literally, never as markup.
+    """
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+        *extra, TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+        # off a terminal a bar cannot redraw (and rich ends it with a blank line): the
+        # per-epoch and per-run lines say what happens instead
+        transient=False, disable=_VERBOSITY < 0 or not err_console.is_terminal,
     )
+
+
+def say(message: str) -> None:
+    """One status line on stderr (silent under ``-q``), shown above any progress bar."""
+    if _VERBOSITY >= 0:
+        err_console.print(message, soft_wrap=True)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
@@ -56,3 +88,47 @@ def metrics_table(title: str, metrics: dict[str, float], exposure: dict[str, flo
     for key, value in list(metrics.items()) + list(exposure.items()):
         table.add_row(key, f"{value:.4f}")
     return table
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records as plain lines on the shared stderr console (above any progress bar)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(self.format(record), soft_wrap=True)
+
+
+def show_epoch_lines() -> None:
+    """Print the trainer's one line per epoch (loss, validation metric, best so far) and
+    compare's one line per finished run, unless ``-q``."""
+    if _VERBOSITY < 0:
+        return
+    for name in ("clusterneg.train.trainer", "clusterneg.compare"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+            logger.addHandler(_ConsoleHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def parse_sampler_name(name: str) -> str:
+    """A known sampler name (ConfigError listing the names otherwise)."""
+    from clusterneg.samplers import SAMPLER_NAMES
+
+    name = name.strip()
+    if name not in SAMPLER_NAMES:
+        raise ConfigError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLER_NAMES)}")
+    return name
+
+
+def check_compute_options(opts: dict[str, Any]) -> None:
+    """The cheap checks every computing command runs first: numbers finite and in range,
+    a known split, a valid device, ``--n-clusters`` parsed (no torch import needed)."""
+    from clusterneg.validate import SPLITS, device, one_of, parse_n_clusters, training_options
+
+    training_options(**opts)
+    if "split" in opts:
+        one_of("--split", opts["split"], SPLITS)
+    if "device" in opts:
+        device(opts["device"])
+    if "n_clusters" in opts:
+        parse_n_clusters(opts["n_clusters"])

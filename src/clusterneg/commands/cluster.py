@@ -11,19 +11,12 @@ import typer
 from rich.table import Table
 
 from clusterneg.commands._common import console
-from clusterneg.commands.embed import ENCODER_HELP, encoder_options, make_progress
+from clusterneg.commands.embed import ENCODER_HELP, encoder_options, make_progress, set_threads
 from clusterneg.errors import ConfigError
+from clusterneg.outputs import check_output, write_run_dir
+from clusterneg.validate import at_least, parse_n_clusters
 
 clusters_app = typer.Typer(help="Inspect item clusters.", no_args_is_help=True)
-
-
-def _k(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ConfigError(f"--n-clusters must be an integer or 'auto', got {value!r}") from exc
 
 
 def run_clustering(dataset: str, encoder: str, n_clusters: str, seed: int,
@@ -36,7 +29,7 @@ def run_clustering(dataset: str, encoder: str, n_clusters: str, seed: int,
     ds = load_dataset(dataset)
     with make_progress() as progress:
         _, result = embed_and_cluster(
-            ds, encoder, _k(n_clusters), seed=seed, cache_dir=cache_dir,
+            ds, encoder, parse_n_clusters(n_clusters), seed=seed, cache_dir=cache_dir,
             postprocess=postprocess, min_cluster_size=min_cluster_size, name=name,
             encoder_opts=opts, progress=progress)
     result.meta["dataset_spec"] = dataset
@@ -60,13 +53,21 @@ def cluster_command(
     dtype: str = typer.Option(None, help="float32 | bfloat16."),
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root.")] = None,
     as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as JSON."),
+    overwrite: bool = typer.Option(False, help="Replace an existing cluster folder at --out."),
+    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", help="Encoder device: cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Cluster the items' content embeddings and print how good the negatives will be."""
-    opts = encoder_options(batch_size, pooling, dtype, None)
+    parse_n_clusters(n_clusters)
+    opts = encoder_options(batch_size, pooling, dtype, None, device)
+    at_least("--min-cluster-size", min_cluster_size, 1)
+    if out is not None:
+        check_output(out, overwrite=overwrite)
+    set_threads(threads)
     result = run_clustering(dataset, encoder, n_clusters, seed, cache_dir, opts,
                             min_cluster_size, postprocess, names)
     if out is not None:
-        result.save(out)
+        write_run_dir(out, result.save, kind="cluster", overwrite=overwrite)
     if as_json:
         diag = dict(result.diagnostics)
         diag["sizes"] = {k: v for k, v in diag["sizes"].items() if k != "sizes"}
@@ -135,6 +136,9 @@ def show_command(
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root.")] = None,
 ) -> None:
     """A table of clusters: id, LLM-written name, size, example titles."""
+    parse_n_clusters(n_clusters)
+    at_least("--examples", examples, 0)
+    at_least("--limit", limit, 0)
     if directory is not None:
         result = _load_named(directory, cache_dir)
     else:

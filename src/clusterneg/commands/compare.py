@@ -1,71 +1,142 @@
 """``clusterneg compare``: the main job. Every sampler, same model, same data, same budget,
-several seeds; writes results.json, results.md and report.html."""
+several seeds; one run directory per sampler and seed under ``--out`` (saved as each
+finishes, so ``--resume`` continues an interrupted comparison), then results.json,
+results.md and report.html."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from clusterneg.commands._common import console, make_progress, parse_options
-from clusterneg.compare import CompareConfig, compare
+from clusterneg import defaults as D
+from clusterneg.commands._common import (
+    check_compute_options,
+    console,
+    make_progress,
+    parse_options,
+    parse_sampler_name,
+    say,
+    show_epoch_lines,
+)
+from clusterneg.config_file import dump_command, merge
 from clusterneg.errors import ConfigError
-from clusterneg.experiment import ExperimentConfig, prepare
-from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES
-from clusterneg.train.config import TrainConfig
+from clusterneg.outputs import check_output
 
 
 def compare_command(
+    ctx: typer.Context,
     dataset: str = typer.Option("ml-100k", help="Built-in name or data directory."),
     samplers: str = typer.Option("all", help="Comma-separated sampler names, or 'all'."),
     seeds: int = typer.Option(1, help="Seeds per sampler."),
     budget: int = typer.Option(1, help="Tuning trials per sampler on validation."),
     encoder: str = typer.Option("minilm", help="Item text encoder ('none': ids only)."),
-    n_clusters: str = typer.Option("auto", help="k-means clusters, or 'auto'."),
+    n_clusters: str = typer.Option("auto", help="k-means clusters (>= 2), or 'auto'."),
     content: bool = typer.Option(True, help="Feed content embeddings to the item tower."),
     names: bool = typer.Option(True, help="SmolLM2 names the clusters for the report."),
-    split: str = typer.Option("auto"),
-    epochs: int = typer.Option(30), batch_size: int = typer.Option(256),
-    lr: float = typer.Option(2e-3), dim: int = typer.Option(64),
-    temperature: float = typer.Option(0.2), history_len: int = typer.Option(50),
+    split: str = typer.Option("auto", help="auto, leave-last-out, random, temporal."),
+    epochs: int = typer.Option(D.EPOCHS), batch_size: int = typer.Option(D.BATCH_SIZE),
+    lr: float = typer.Option(D.LR), dim: int = typer.Option(D.DIM),
+    temperature: float = typer.Option(D.TEMPERATURE),
+    history_len: int = typer.Option(D.HISTORY_LEN),
     user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
     threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
-    patience: int = typer.Option(3), logq: bool = typer.Option(True),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
+    patience: int = typer.Option(D.PATIENCE), logq: bool = typer.Option(True),
     option: list[str] = typer.Option(None, "--option", "-o",
                                      help="SAMPLER:KEY=VALUE fixed sampler option."),
     out: Path = typer.Option(Path("runs/compare"), help="Output directory."),
+    resume: bool = typer.Option(False, help="Continue an interrupted comparison at --out "
+                                "(finished runs are loaded, not redone)."),
+    overwrite: bool = typer.Option(False, help="Replace a finished comparison at --out."),
+    config: Path = typer.Option(None, help="YAML file of these options; the command line "
+                                "overrides it (OUT/command.yaml replays a comparison)."),
 ) -> None:
     """Compare negative samplers on one dataset and write an honest report."""
-    names = list(SAMPLER_NAMES) if samplers == "all" else [s.strip() for s in samplers.split(",")]
-    exp = ExperimentConfig(dataset=dataset, split=split, encoder=encoder,
-                           n_clusters=n_clusters if n_clusters == "auto" else int(n_clusters),
-                           use_content=content, name_clusters=names)
+    opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
+    check_compute_options(opts)
+    if opts["resume"] and opts["overwrite"]:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
+    exp, cfg = build_compare(opts)
+    from clusterneg.compare_store import RunStore
+
+    store = RunStore(opts["out"], {"experiment": exp.to_dict(), "compare": _settings(cfg)},
+                     resume=opts["resume"], overwrite=opts["overwrite"])
+    _compare(opts, exp, cfg, store)
+
+
+def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
+    """Check every option before any work and build (ExperimentConfig, CompareConfig)."""
+    check_compute_options(opts)
+    if opts["resume"] and opts["overwrite"]:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    from clusterneg.compare import CompareConfig
+    from clusterneg.experiment import ExperimentConfig
+    from clusterneg.model import ModelConfig
+    from clusterneg.samplers import SAMPLER_NAMES
+    from clusterneg.train.config import TrainConfig
+    from clusterneg.validate import parse_n_clusters
+
+    chosen = (list(SAMPLER_NAMES) if opts["samplers"] == "all"
+              else [parse_sampler_name(s) for s in opts["samplers"].split(",") if s.strip()])
+    if not chosen:
+        raise ConfigError("--samplers: expected at least one sampler name")
+    exp = ExperimentConfig(dataset=opts["dataset"], split=opts["split"],
+                           encoder=opts["encoder"],
+                           n_clusters=parse_n_clusters(opts["n_clusters"]),
+                           use_content=opts["content"], name_clusters=opts["names"])
     cfg = CompareConfig(
-        samplers=names, seeds=seeds, budget=budget,
-        model=ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
-                          user_id=user_id),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                          logq_correction=logq, threads=threads),
-        sampler_options=_sampler_options(option),
+        samplers=chosen, seeds=opts["seeds"], budget=opts["budget"],
+        model=ModelConfig(dim=opts["dim"], temperature=opts["temperature"],
+                          history_len=opts["history_len"], user_id=opts["user_id"]).validate(),
+        train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"],
+                          patience=opts["patience"], logq_correction=opts["logq"],
+                          threads=opts["threads"], device=opts["device"]).validate(),
+        sampler_options=_sampler_options(opts["option"], chosen),
     ).validate()
+    for sampler, fixed in cfg.sampler_options.items():
+        TrainConfig(sampler=sampler, sampler_options=fixed).validate()
+    return exp, cfg
+
+
+def _settings(cfg: Any) -> dict[str, Any]:
+    return {"samplers": cfg.samplers, "seeds": cfg.seeds, "budget": cfg.budget,
+            "model": cfg.model.to_dict(), "train": cfg.train.to_dict(),
+            "sampler_options": cfg.sampler_options}
+
+
+def _compare(opts: dict[str, Any], exp: Any, cfg: Any, store: Any) -> None:
+    from clusterneg.compare import compare
+    from clusterneg.experiment import prepare
+    from clusterneg.provenance import run_provenance
     from clusterneg.report import write_results
     from clusterneg.report.assemble import build_report_inputs
 
+    show_epoch_lines()
     with make_progress() as progress:
         prep = prepare(exp, progress=progress)
-        results, raw = compare(prep, cfg, progress=progress)
-    paths = write_results(out, results, build_report_inputs(prep, raw))
+        store.start(dump_command(opts))  # only once the data loaded: a bad dataset leaves nothing
+        prov = run_provenance(prep, cfg.train.threads, cfg.train.device)
+        results, raw = compare(prep, cfg, progress=progress, store=store, provenance=prov)
+    results["provenance"] = prov
+    paths = write_results(opts["out"], results, build_report_inputs(prep, raw))
+    store.finish()
     typer.echo(Path(paths["markdown"]).read_text(encoding="utf-8"))
     console.print(f"report: {paths['html']}")
+    say(f"run directories: {store.root / 'runs'}")
 
 
-def _sampler_options(pairs: list[str] | None) -> dict[str, dict]:
+def _sampler_options(pairs: list[str] | None, chosen: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for pair in pairs or []:
         if ":" not in pair.split("=", 1)[0]:
             raise ConfigError(f"option '{pair}': expected SAMPLER:KEY=VALUE")
         sampler, rest = pair.split(":", 1)
+        sampler = parse_sampler_name(sampler)
+        if sampler not in chosen:
+            raise ConfigError(f"option '{pair}': sampler {sampler!r} is not in --samplers")
         out.setdefault(sampler, {}).update(parse_options([rest]))
     return out
 

@@ -8,8 +8,6 @@ import typer
 from rich.table import Table
 
 from clusterneg.commands._common import console
-from clusterneg.data.load import load_dataset
-from clusterneg.data.stats import dataset_stats
 
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
@@ -21,6 +19,9 @@ def stats_command(
     min_rating: float = typer.Option(None, help="Keep only interactions rated at least this."),
 ) -> None:
     """Users, items, interactions, density, popularity concentration, text coverage."""
+    from clusterneg.data.load import load_dataset
+    from clusterneg.data.stats import dataset_stats
+
     stats = dataset_stats(load_dataset(dataset, min_rating=min_rating))
     if as_json:
         typer.echo(json.dumps(stats, indent=2))

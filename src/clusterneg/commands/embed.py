@@ -8,20 +8,17 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
-from clusterneg.commands._common import console, err_console, parse_options
+from clusterneg.commands._common import console, parse_options
+from clusterneg.commands._common import make_progress as _make_progress
 from clusterneg.errors import ConfigError
+from clusterneg.validate import non_negative, positive
 
 ENCODER_HELP = "minilm | smollm2 | a model directory | a .gguf file | precomputed:PATH"
 
@@ -35,35 +32,47 @@ class ItemsPerSecond(ProgressColumn):
 
 
 def make_progress() -> Progress:
-    """A progress bar on stderr with items/s."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    ItemsPerSecond(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console)
+    """The shared progress bar (:func:`clusterneg.commands._common.make_progress`) with items/s."""
+    return _make_progress(ItemsPerSecond())
 
 
 def encoder_options(batch_size: int | None, pooling: str | None, dtype: str | None,
-                    extra: list[str] | None) -> dict[str, Any]:
-    """Encoder keyword options from the command line (only those given)."""
+                    extra: list[str] | None, device: str = "cpu") -> dict[str, Any]:
+    """Encoder keyword options from the command line (only those given; ``device`` only
+    when it is not the default cpu, as precomputed vectors take none)."""
+    from clusterneg.validate import device as check_device
+
+    check_device(device)
     opts = {k: v for k, v in (("batch_size", batch_size), ("pooling", pooling),
                               ("dtype", dtype)) if v is not None}
+    if device != "cpu":
+        opts["device"] = device
     opts.update(parse_options(extra))
     return opts
 
 
 def write_vectors(path: Path, item_ids: np.ndarray, vectors: np.ndarray) -> None:
-    """``.npy`` (rows in item-index order) or ``.parquet`` (item_id + vector)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``.npy`` (rows in item-index order) or ``.parquet`` (item_id + vector), atomically."""
+    from clusterneg.outputs import atomic_write
+
+    check_vector_path(path)
     if path.suffix == ".npy":
-        np.save(path, vectors)
-    elif path.suffix == ".parquet":
+        atomic_write(path, lambda f: np.save(f, vectors))
+    else:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         col = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-        pq.write_table(pa.table({"item_id": [str(i) for i in item_ids], "vector": col}), path)
-    else:
+        table = pa.table({"item_id": [str(i) for i in item_ids], "vector": col})
+        atomic_write(path, lambda f: pq.write_table(table, f))
+
+
+def check_vector_path(path: Path) -> Path:
+    """``--out`` for vectors must end in ``.npy`` or ``.parquet``."""
+    if path.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"--out must end in .npy or .parquet, got {path}")
+    return path
 
 
 def embed_command(
@@ -81,13 +90,24 @@ def embed_command(
         help="Cache root (default $CLUSTERNEG_CACHE or ./.cache/clusterneg).")] = None,
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="More encoder options KEY=VALUE.")] = None,
+    overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
+    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", help="Encoder device: cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Encode every item's text into a content embedding (cached by model and text)."""
+    from clusterneg.outputs import check_file_output
+
+    if out is not None:
+        check_file_output(check_vector_path(out), overwrite)
+    set_threads(threads)
+    encoder_options(None, None, None, None, device)  # checks --device before any work
+    if batch_size is not None:
+        positive("--batch-size", batch_size)
     from clusterneg.data.load import load_dataset
     from clusterneg.encode import build_encoder, embed_catalog
 
     ds = load_dataset(dataset)
-    opts = encoder_options(batch_size, pooling, dtype, option)
+    opts = encoder_options(batch_size, pooling, dtype, option, device)
     if cache_dir is not None and encoder == "smollm2":
         opts.setdefault("model_cache", cache_dir / "models")
     enc = build_encoder(encoder, **opts)
@@ -97,6 +117,15 @@ def embed_command(
     if out is not None:
         write_vectors(out, ds.catalog.item_ids, result.vectors)
     console.print(summary_table(ds.name, result.vectors.shape, result.info, out))
+
+
+def set_threads(threads: int) -> None:
+    """``--threads``: torch intra-op threads (0 leaves torch's default)."""
+    non_negative("--threads", threads)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def summary_table(name: str, shape: tuple[int, ...], info: dict[str, Any],

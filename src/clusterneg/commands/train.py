@@ -1,70 +1,120 @@
-"""``clusterneg train``: train one two-tower model with one negative sampler."""
+"""``clusterneg train``: train one two-tower model with one negative sampler.
+
+Every option is checked and the output location is vetted before any data is loaded; the run
+directory is written only when training is complete (:mod:`clusterneg.outputs`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from clusterneg.commands._common import console, make_progress, metrics_table, parse_options
-from clusterneg.experiment import ExperimentConfig, prepare, run
-from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES
-from clusterneg.train.config import TrainConfig
-from clusterneg.train.device import check_device
-from clusterneg.train.state import Checkpointing
+from clusterneg import defaults as D
+from clusterneg.commands._common import (
+    check_compute_options,
+    console,
+    make_progress,
+    parse_options,
+    parse_sampler_name,
+    say,
+    show_epoch_lines,
+)
+from clusterneg.config_file import COMMAND_FILE, dump_command, merge
+from clusterneg.outputs import check_output
 
 
 def train_command(
+    ctx: typer.Context,
     dataset: str = typer.Option("ml-100k", help="Built-in name or data directory."),
-    sampler: str = typer.Option("in-batch", help=", ".join(SAMPLER_NAMES) + "."),
+    sampler: str = typer.Option("in-batch", help="Sampler name (list: 'clusterneg samplers')."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Sampler option KEY=VALUE."),
     encoder: str = typer.Option("minilm", help="Item text encoder, or 'none' for ids only."),
-    n_clusters: str = typer.Option("auto", help="k-means clusters, or 'auto'."),
+    n_clusters: str = typer.Option("auto", help="k-means clusters (>= 2), or 'auto'."),
     content: bool = typer.Option(True, help="Feed content embeddings to the item tower."),
     split: str = typer.Option("auto", help="auto, leave-last-out, random, temporal."),
     split_seed: int = typer.Option(0, help="Seed of the split."),
-    epochs: int = typer.Option(40), batch_size: int = typer.Option(256),
-    lr: float = typer.Option(2e-3), weight_decay: float = typer.Option(0.0),
-    dim: int = typer.Option(64), temperature: float = typer.Option(0.2),
+    epochs: int = typer.Option(D.EPOCHS), batch_size: int = typer.Option(D.BATCH_SIZE),
+    lr: float = typer.Option(D.LR), weight_decay: float = typer.Option(0.0),
+    dim: int = typer.Option(D.DIM), temperature: float = typer.Option(D.TEMPERATURE),
     user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
-    history_len: int = typer.Option(50), logq: bool = typer.Option(True),
-    patience: int = typer.Option(4), max_steps: int = typer.Option(None),
-    seed: int = typer.Option(0), out: Path = typer.Option(Path("runs/train"), help="Run dir."),
+    history_len: int = typer.Option(D.HISTORY_LEN), logq: bool = typer.Option(True),
+    patience: int = typer.Option(D.PATIENCE), max_steps: int = typer.Option(None),
+    seed: int = typer.Option(0),
+    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
+    out: Path = typer.Option(Path("runs/train"), help="Run directory (created; an existing "
+                             "run is replaced only with --overwrite)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run at --out."),
     checkpoint_every: int = typer.Option(0, help="Write resumable state every N steps "
                                          "(0: never)."),
     resume: bool = typer.Option(False, help="Continue from the newest resumable state."),
     state_dir: Path = typer.Option(None, help="Resumable state directory (default: "
                                    "OUT.state beside the run directory)."),
-    device: str = typer.Option("cpu", help="Torch device: cpu, cuda, cuda:N."),
+    config: Path = typer.Option(None, help="YAML file of these options; the command line "
+                                "overrides it (a run's command.yaml replays the run)."),
 ) -> None:
     """Train on the train split, early-stop on validation, report the test metrics."""
-    exp = ExperimentConfig(dataset=dataset, split=split, split_seed=split_seed,
-                           encoder=encoder, n_clusters=_clusters(n_clusters),
-                           use_content=content)
-    model_cfg = ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
-                            user_id=user_id)
-    train_cfg = TrainConfig(sampler=sampler, sampler_options=parse_options(option),
-                            epochs=epochs, batch_size=batch_size, lr=lr,
-                            weight_decay=weight_decay, logq_correction=logq, patience=patience,
-                            max_steps=max_steps, seed=seed, device=check_device(device))
-    model_cfg.validate()
-    train_cfg.validate()
-    ckpt = Checkpointing(state_dir or out.with_name(f"{out.name}.state"), checkpoint_every,
-                         resume, {"experiment": exp.to_dict(), "model": model_cfg.to_dict(),
-                                  "train": train_cfg.to_dict()})
-    if resume:
+    opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
+    check_compute_options(opts)
+    check_output(opts["out"], overwrite=opts["overwrite"])
+    exp, model_cfg, train_cfg = build_configs(opts)
+    from clusterneg.train.state import Checkpointing
+
+    out = opts["out"]
+    ckpt = Checkpointing(opts["state_dir"] or out.with_name(f"{out.name}.state"),
+                         opts["checkpoint_every"], opts["resume"],
+                         {"experiment": exp.to_dict(), "model": model_cfg.to_dict(),
+                          "train": train_cfg.to_dict()})
+    if opts["resume"]:
         ckpt.check()  # fail before the data is prepared
+    _train(opts, exp, model_cfg, train_cfg, ckpt)
+
+
+def build_configs(opts: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Check every option (cheap checks first) and build the three configs."""
+    check_compute_options(opts)
+    from clusterneg.experiment import ExperimentConfig
+    from clusterneg.model import ModelConfig
+    from clusterneg.train.config import TrainConfig
+    from clusterneg.train.device import check_device
+    from clusterneg.validate import parse_n_clusters
+
+    exp = ExperimentConfig(dataset=opts["dataset"], split=opts["split"],
+                           split_seed=opts["split_seed"], encoder=opts["encoder"],
+                           n_clusters=parse_n_clusters(opts["n_clusters"]),
+                           use_content=opts["content"])
+    model_cfg = ModelConfig(dim=opts["dim"], temperature=opts["temperature"],
+                            history_len=opts["history_len"], user_id=opts["user_id"]).validate()
+    train_cfg = TrainConfig(
+        sampler=parse_sampler_name(opts["sampler"]), sampler_options=parse_options(
+            opts["option"]), epochs=opts["epochs"], batch_size=opts["batch_size"],
+        lr=opts["lr"], weight_decay=opts["weight_decay"], logq_correction=opts["logq"],
+        patience=opts["patience"], max_steps=opts["max_steps"], seed=opts["seed"],
+        threads=opts["threads"], device=check_device(opts["device"])).validate()
+    return exp, model_cfg, train_cfg
+
+
+def _train(opts: dict[str, Any], exp: Any, model_cfg: Any, train_cfg: Any, ckpt: Any) -> None:
+    from clusterneg.experiment import prepare, run
+    from clusterneg.provenance import run_provenance
+    from clusterneg.train.checkpoint import save_run
+
+    show_epoch_lines()
     with make_progress() as progress:
         prep = prepare(exp, progress=progress)
-        res = run(prep, model_cfg, train_cfg, out_dir=out, progress=progress, checkpoint=ckpt)
-    console.print(metrics_table(f"{dataset} / {sampler} (test)", res.metrics, res.exposure))
-    console.print(f"best epoch {res.train['best_epoch']}, "
-                  f"{res.train['examples_per_s']:.0f} examples/s, run saved to {out}")
+        res = run(prep, model_cfg, train_cfg, progress=progress, keep_model=True,
+                  checkpoint=ckpt)
+    prov = run_provenance(prep, train_cfg.threads, train_cfg.device)
+    save_run(opts["out"], res, res.model, prov, overwrite=opts["overwrite"],
+             extra_files={COMMAND_FILE: dump_command(opts)})
+    from clusterneg.commands._common import metrics_table
 
-
-def _clusters(value: str) -> int | str:
-    return value if value == "auto" else int(value)
+    console.print(metrics_table(f"{exp.dataset} / {train_cfg.sampler} (test)", res.metrics,
+                                res.exposure))
+    say(f"best epoch {res.train['best_epoch'] + 1}, {res.train['examples_per_s']:.0f} "
+        f"examples/s, run saved to {opts['out']}")
 
 
 def register(app: typer.Typer) -> None:

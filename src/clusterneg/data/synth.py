@@ -49,7 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clusterneg.errors import ConfigError
-from clusterneg.train.checkpoint import write_run_dir
+from clusterneg.outputs import write_run_dir
 
 _ONSETS = ("b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br",
            "cr", "dr", "gl", "pl", "st", "tr")
@@ -256,4 +256,4 @@ def synthesize(cfg: SynthConfig, out: str | Path, progress: object | None = None
         meta = asdict(cfg) | {"n_shards": n_shards, "format": "clusterneg-synth-1"}
         (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
-    return write_run_dir(out, fill)
+    return write_run_dir(out, fill, kind="synth")

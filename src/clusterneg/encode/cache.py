@@ -30,7 +30,7 @@ import io
 import logging
 import os
 import re
-import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,12 +83,19 @@ class EmbeddingCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 stored_id, keys, vectors = str(z["model_id"]), z["keys"], z["vectors"]
-        except (OSError, ValueError, KeyError) as exc:
+                digest = str(z["sha256"]) if "sha256" in z.files else None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(path, f"unreadable embedding cache ({exc}); delete it to rebuild"
-                            ) from exc
+                            ) from None
         if stored_id != model_id or len(keys) != len(vectors):
             raise DataError(path, f"cache file holds model {stored_id!r} with {len(keys)} keys "
                             f"and {len(vectors)} vectors, expected model {model_id!r}")
+        if digest is not None and digest != _digest(vectors):
+            raise DataError(path, "embedding cache damaged (checksum differs); delete it to "
+                                  "rebuild")
+        if vectors.ndim != 2 or not np.isfinite(vectors).all():
+            raise DataError(path, "embedding cache holds NaN/inf or is not a 2-d array; "
+                                  "delete it to rebuild")
         return keys, vectors
 
     def lookup(self, model_id: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +122,9 @@ class EmbeddingCache:
             all_keys = np.concatenate([keys.astype(KEY_DTYPE), old_keys])
             all_vec = np.concatenate([vectors, old_vectors.reshape(-1, vectors.shape[1])])
             uniq, first = np.unique(all_keys, return_index=True)
+            kept = np.ascontiguousarray(all_vec[first])
             _atomic_savez(self.path(model_id), model_id=np.array(model_id), keys=uniq,
-                          vectors=all_vec[first])
+                          vectors=kept, sha256=np.array(_digest(kept)))
 
     def encode(self, encoder: Any, texts: list[str], progress: Any | None = None) -> np.ndarray:
         """``encoder.encode`` through the cache: only texts never seen by this model run.
@@ -132,6 +140,11 @@ class EmbeddingCache:
         keys = text_keys(texts)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         vectors, found = self.lookup(encoder.model_id, uniq)
+        dim = getattr(encoder, "dim", None)
+        if found.any() and isinstance(dim, int) and vectors.shape[1] != dim:
+            raise DataError(self.path(encoder.model_id), f"cached vectors are "
+                            f"{vectors.shape[1]}-d but {encoder.model_id} gives {dim}-d; "
+                            "delete the cache file to rebuild")
         missing = np.flatnonzero(~found)
         if len(missing):
             new = encoder.encode([texts[first[i]] for i in missing], progress=progress)
@@ -143,6 +156,11 @@ class EmbeddingCache:
                            "hits": int(found.sum()), "encoded": len(missing)}
         log.info("embedding cache %s: %s", encoder.model_id, self.last_stats)
         return vectors[inverse.reshape(-1)]
+
+
+def _digest(vectors: np.ndarray) -> str:
+    """SHA-256 of the vectors' bytes: a truncated or edited cache is refused, not used."""
+    return hashlib.sha256(np.ascontiguousarray(vectors, dtype=np.float32).tobytes()).hexdigest()
 
 
 @contextmanager
@@ -160,14 +178,6 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     """``np.savez`` to a temporary file in the same directory, fsync, then rename."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; the cache is ordinary shared data
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from clusterneg.outputs import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())

@@ -11,8 +11,6 @@ References:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,16 +72,9 @@ def save_topk_parquet(
     )
     meta = {"clusterneg.kmax": str(topk.shape[1]), **(metadata or {})}
     table = table.replace_schema_metadata({k: str(v) for k, v in meta.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from clusterneg.outputs import atomic_write
+
+    return atomic_write(path, lambda f: pq.write_table(table, f))
 
 
 def _read_topk_table(path: Path) -> pa.Table:

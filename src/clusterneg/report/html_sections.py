@@ -65,7 +65,9 @@ def _cell(comp: Comparison, sampler: str, metric: str, best: float | None) -> st
     stats = comp.summary.get(sampler, {}).get(metric)
     if not stats:
         return '<td class="num">—</td>'
-    val = f"{fmt_value(metric, stats['mean'])} ± {fmt_value(metric, stats['std'])}"
+    from clusterneg.report.markdown import mean_std_cell
+
+    val = mean_std_cell(comp, sampler, metric)  # one seed: the value alone, no fake ± 0
     cls = "num best" if best is not None and stats["mean"] == best else "num"
     change = _change(comp, sampler, metric)
     return f'<td class="{cls}"><span class="v">{esc(val)}</span>{change}</td>'
@@ -81,7 +83,8 @@ def results_table(comp: Comparison, metrics: Sequence[str] = HEADLINE) -> str:
         cells = "".join(_cell(comp, s, m, best[m]) for m in metrics)
         rows.append(f'<tr data-sampler="{esc(s)}"{cls}><td class="name">{esc(s)}</td>{cells}</tr>')
     note = (
-        f"Mean ± std over seeds; second line: change relative to {comp.baseline} and, in "
+        f"{'Mean ± std over seeds' if comp.n_seeds() > 1 else 'One seed (no spread)'}; "
+        f"second line: change relative to {comp.baseline} and, in "
         f"brackets, the paired bootstrap 95% interval over users (✓ = excludes 0: the "
         f"difference is real). Best value per column highlighted."
     )

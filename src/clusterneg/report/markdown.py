@@ -29,10 +29,13 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def mean_std_cell(comp: Comparison, sampler: str, metric: str) -> str:
-    """``0.2905 ± 0.0031`` (or ``—`` when the sampler has no such metric)."""
+    """``0.2905 ± 0.0031``; a single seed shows its value alone (no fake ``± 0``); ``—``
+    when the sampler has no such metric."""
     stats = comp.summary.get(sampler, {}).get(metric)
     if not stats:
         return "—"
+    if stats.get("n", 2) < 2:
+        return fmt_value(metric, stats["mean"])
     return f"{fmt_value(metric, stats['mean'])} ± {fmt_value(metric, stats['std'])}"
 
 
@@ -82,7 +85,7 @@ def render_markdown(
         >>> from clusterneg.report.summary import compare_runs
         >>> runs = [{"sampler": s, "metrics": {"hr@50": v}}
         ...         for s, v in (("in-batch", 0.2), ("cluster-goobs", 0.3))]
-        >>> "| cluster-goobs | 0.3000 ± 0.0000" in render_markdown({"runs": runs},
+        >>> "| cluster-goobs | 0.3000 |" in render_markdown({"runs": runs},
         ...                                                    compare_runs({"runs": runs}))
         True
     """
@@ -90,7 +93,8 @@ def render_markdown(
     means = [[s, *(mean_std_cell(comp, s, m) for m in metrics)] for s in comp.samplers]
     changes = [[s, *(change_cell(comp, s, m) for m in metrics)] for s in comp.samplers]
     lines = _header_lines(results, comp)
-    lines += ["## Mean ± std over seeds", "", *_table(header, means), ""]
+    spread = "Mean ± std over seeds" if comp.n_seeds() > 1 else "One seed (no spread)"
+    lines += [f"## {spread}", "", *_table(header, means), ""]
     lines += [f"## Change relative to {comp.baseline}", "", *_table(header, changes), ""]
     lines += [
         f"Brackets: paired bootstrap 95% interval over users of the difference from "
@@ -101,4 +105,7 @@ def render_markdown(
     ]
     if not comp.significance:
         lines += ["No per-user arrays were given, so no difference was tested.", ""]
+    from clusterneg.report.provenance_section import how_made_markdown
+
+    lines += how_made_markdown(results)
     return "\n".join(lines)

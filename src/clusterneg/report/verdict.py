@@ -1,9 +1,11 @@
 """The one plain-language answer the comparison exists for, computed from the numbers.
 
 "Does ``cluster-goobs`` beat every other sampler on HR@50, and by how much?" The answer
-starts with "Yes" or "No", gives the method's value against the best other sampler and
-against ``in-batch`` (relative change, with the paired bootstrap interval over users when
-per-user arrays were given), and the top-100 exposure share of both.
+starts with "Yes", "No", or "Inconclusive" when the paired bootstrap interval of the change
+against the closest rival spans zero (the data cannot tell the two apart). It gives the
+method's value against the best other sampler and against ``in-batch`` (relative change,
+with the paired bootstrap interval over users when per-user arrays were given), and the
+top-100 exposure share of both.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ def _exposure(comp: Comparison) -> str:
     )
 
 
+def _spans_zero(test: dict[str, float] | None) -> bool:
+    """True when a paired test's 95% interval of the relative change contains 0."""
+    if not test:
+        return False
+    lo, hi = test.get("rel_ci_low"), test.get("rel_ci_high")
+    if is_missing(lo) or is_missing(hi):
+        return False
+    return lo <= 0 <= hi
+
+
 def verdict(comp: Comparison) -> str:
     """One or two sentences answering whether the method beats every other sampler.
 
@@ -49,7 +61,8 @@ def verdict(comp: Comparison) -> str:
         comp: the comparison (see :func:`clusterneg.report.summary.compare_runs`).
 
     Returns:
-        Text starting with ``"Yes:"``, ``"No:"`` or ``"No verdict:"``.
+        Text starting with ``"Yes:"``, ``"No:"``, ``"Inconclusive:"`` (the interval
+        against the closest rival spans zero) or ``"No verdict:"``.
 
     References:
         Ji et al., arXiv 2607.00448, "Reported results" (+55.6% HR@50 over in-batch; top-100
@@ -76,7 +89,13 @@ def verdict(comp: Comparison) -> str:
     n_seeds = comp.n_seeds()
     seeds = f" over {n_seeds} seed{'s' if n_seeds != 1 else ''}"
     runner = comp.runner_up if comp.runner_up and comp.runner_up["sampler"] == rival else None
-    if better:
+    if _spans_zero(runner):
+        head = (
+            f"Inconclusive: {method} has {label} {fmt_value(metric, mine)}{seeds} against "
+            f"{fmt_value(metric, theirs)} for the closest rival {rival} ({fmt_pct(margin)}), "
+            f"but the interval spans zero{_interval(runner)}"
+        )
+    elif better:
         head = (
             f"Yes: {method} has the best {label} of the {len(comp.samplers)} samplers{seeds}, "
             f"{fmt_value(metric, mine)}, {fmt_pct(margin)} over the runner-up {rival} at "

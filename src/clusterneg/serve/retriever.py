@@ -29,9 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clusterneg.data.user_items import UserItems
 from clusterneg.encode.template import title_texts
 from clusterneg.errors import ClusternegError, ConfigError
-from clusterneg.data.user_items import UserItems
 from clusterneg.index import IndexSpec, search
 from clusterneg.pool import ClusterPool
 from clusterneg.serve.content import ContentEncoder

@@ -1,24 +1,28 @@
 """Atomic run directories: weights as safetensors, config and metrics as JSON.
 
-A run directory is written under a temporary name beside its destination and renamed into
-place, so a crash never leaves a half-written checkpoint (DESIGN.md, "Real time and scale").
+A run directory is built under a hidden name beside its destination and swapped into place
+(:func:`clusterneg.outputs.write_run_dir`), so a crash never leaves a half-written checkpoint
+and an existing run is replaced only when asked (DESIGN.md, "Real time and scale").
 Nothing is ever unpickled: tensors go through safetensors, everything else through JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from clusterneg.errors import DataError
+from clusterneg.outputs import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    write_run_dir,
+)
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -26,78 +30,76 @@ METRICS = "metrics.json"
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def write_run_dir(dest: Path, fill: Callable[[Path], None]) -> Path:
-    """Create ``dest`` atomically: ``fill(tmp_dir)`` writes the files, then one rename.
-
-    An existing ``dest`` is replaced only after the new one is complete.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
-        fill(tmp)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+    """Write JSON atomically (:func:`clusterneg.outputs.atomic_write_json`)."""
+    atomic_write_json(path, obj)
 
 
 def save_checkpoint(
     dest: Path, state: dict[str, torch.Tensor], config: dict[str, Any], metrics: dict[str, Any],
-    extra_tensors: dict[str, torch.Tensor] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None, overwrite: bool = False,
+    extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Write a run directory: ``model.safetensors``, ``config.json``, ``metrics.json``."""
+    """Write a run directory: ``model.safetensors`` (its SHA-256 in ``config.json`` under
+    ``"weights_sha256"``), ``config.json``, ``metrics.json`` and ``extra_files`` (name: text).
+    """
 
     def fill(tmp: Path) -> None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         for k, v in (extra_tensors or {}).items():
             tensors[f"extra.{k}"] = v.detach().cpu().contiguous()
-        save_file(tensors, str(tmp / WEIGHTS))
-        write_json(tmp / CONFIG, config)
+        blob = save(tensors)
+        atomic_write_bytes(tmp / WEIGHTS, blob)
+        write_json(tmp / CONFIG, config | {"weights_sha256": hashlib.sha256(blob).hexdigest()})
         write_json(tmp / METRICS, metrics)
+        for name, text in (extra_files or {}).items():
+            atomic_write_text(tmp / name, text)
 
-    return write_run_dir(dest, fill)
+    return write_run_dir(dest, fill, kind="train", overwrite=overwrite)
+
+
+def save_run(dest: Path, result: Any, model: torch.nn.Module, provenance: dict[str, Any],
+             overwrite: bool = False, extra_files: dict[str, str] | None = None) -> Path:
+    """Save a trained :class:`~clusterneg.experiment.RunResult` with its provenance block."""
+    metrics = {"test": result.metrics, "exposure": result.exposure, "valid": result.valid,
+               "train": result.train}
+    return save_checkpoint(dest, model.state_dict(), result.config | {"provenance": provenance},
+                           metrics, overwrite=overwrite, extra_files=extra_files)
 
 
 def load_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    """Read a run directory back: (model state + ``extra.*`` tensors, config, metrics)."""
+    """Read a run directory back: (model state + ``extra.*`` tensors, config, metrics).
+
+    Raises:
+        DataError: a missing or damaged file (bad JSON, weights whose checksum differs from
+            the one recorded when the run was written, unreadable safetensors).
+    """
     run = Path(run)
+    if not run.is_dir():
+        raise DataError(run, "not a directory (expected a run written by train/compare)")
     for name in (WEIGHTS, CONFIG):
         if not (run / name).is_file():
             raise DataError(run, f"not a clusterneg run directory: {name} is missing")
+    config = _read_json(run / CONFIG)
+    metrics = _read_json(run / METRICS) if (run / METRICS).exists() else {}
+    blob = (run / WEIGHTS).read_bytes()
+    expected = config.get("weights_sha256")
+    if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+        raise DataError(run / WEIGHTS, "damaged: its SHA-256 differs from the one recorded in "
+                                       "config.json (truncated or edited)")
     try:
-        config = json.loads((run / CONFIG).read_text(encoding="utf-8"))
+        state = load(blob)
+    except Exception as exc:  # safetensors raises its own error types for a bad header
+        raise DataError(run / WEIGHTS, f"unreadable safetensors file ({exc})") from None
+    return state, config, metrics
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(path, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise DataError(run / CONFIG, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
-    metrics_path = run / METRICS
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
-    return load_file(str(run / WEIGHTS)), config, metrics
+        raise DataError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    if not isinstance(data, dict):
+        raise DataError(path, f"expected a JSON object, got {type(data).__name__}")
+    return data

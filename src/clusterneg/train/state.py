@@ -38,7 +38,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from clusterneg.errors import ConfigError, DataError
-from clusterneg.train.checkpoint import write_json, write_run_dir
+from clusterneg.outputs import is_run_dir, write_run_dir
+from clusterneg.train.checkpoint import write_json
 
 TENSORS = "state.safetensors"
 JSON = "state.json"
@@ -169,9 +170,10 @@ def save_state(state_dir: Path, step: int, payload: dict[str, Any]) -> Path:
         save_file(tensors, str(tmp / TENSORS))
         write_json(tmp / JSON, skeleton)
 
-    dest = write_run_dir(Path(state_dir) / f"step-{step:09d}", fill)
+    dest = write_run_dir(Path(state_dir) / f"step-{step:09d}", fill, kind="train-state")
     for _, old in step_dirs(state_dir)[:-KEEP]:
-        shutil.rmtree(old, ignore_errors=True)
+        if is_run_dir(old):  # only checkpoints this code wrote are ever deleted
+            shutil.rmtree(old, ignore_errors=True)
     return dest
 
 

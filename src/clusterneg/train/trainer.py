@@ -263,7 +263,9 @@ def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
             st.best_state = copy.deepcopy(model.state_dict())
         else:
             st.bad += 1
-        log.info("epoch %d loss %.4f %s %.4f", epoch, row["loss"], cfg.valid_metric, score)
+        log.info("%s seed %d epoch %d/%d: loss %.4f, valid %s %.4f (best %.4f at epoch %d)",
+                 cfg.sampler, cfg.seed, epoch + 1, cfg.epochs, row["loss"],
+                 cfg.valid_metric, score, result.best_valid, result.best_epoch + 1)
     result.epochs.append(row)
     st.epoch, st.position, st.order, st.shuffle_state, st.losses = epoch + 1, 0, None, None, []
     return stop or st.bad >= cfg.patience

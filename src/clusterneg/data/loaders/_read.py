@@ -142,7 +142,8 @@ def _arrow_columns(text: str, sep: str, names: Sequence[str]) -> dict[str, np.nd
     try:
         tab = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
-            read_options=pacsv.ReadOptions(column_names=list(names)),
+            # use_threads=False: pyarrow's CSV thread pool aborts the interpreter at exit
+            read_options=pacsv.ReadOptions(column_names=list(names), use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False

@@ -163,6 +163,9 @@ def read_interactions(path: Path) -> Part:
     r.check_ids(item, t, "item_id")
     order = to_numbers(t, "timestamp", dates=True) if "timestamp" in t.columns else None
     weight = to_numbers(t, "weight") if "weight" in t.columns else None
+    if weight is not None and not (np.isfinite(weight) & (weight >= 0)).all():
+        bad = int(np.flatnonzero(~(np.isfinite(weight) & (weight >= 0)))[0])
+        raise t.error(bad, f"weight must be a finite number >= 0, got {weight[bad]}", "weight")
     rating = to_numbers(t, "rating") if "rating" in t.columns else None
     return Part(t, user, item, order, weight, rating)
 
@@ -267,8 +270,10 @@ def _read_csv(path: Path) -> Table:
     )
     parse = pacsv.ParseOptions(newlines_in_values=True)
     try:
+        # use_threads=False: pyarrow's CSV thread pool aborts the interpreter at exit (SIGABRT)
         tab = pacsv.read_csv(io.BytesIO(text.encode()), parse_options=parse,
-                             convert_options=opts)
+                             convert_options=opts,
+                             read_options=pacsv.ReadOptions(use_threads=False))
     except pa.ArrowInvalid as exc:
         raise _locate_csv_error(path, text, len(header), exc) from None
     cols = {n: tab.column(n).combine_chunks() for n in tab.column_names}
@@ -279,7 +284,7 @@ def _read_parquet(path: Path) -> Table:
     if path.is_file() and path.stat().st_size == 0:
         raise DataError(path, "empty file: expected a Parquet table")
     try:
-        tab = pq.read_table(path)
+        tab = pq.read_table(path, use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(path, f"cannot read Parquet: {exc}") from None
     return Table(path, {n: tab.column(n).combine_chunks() for n in tab.column_names})

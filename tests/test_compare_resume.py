@@ -1,0 +1,95 @@
+"""``compare`` you can interrupt: SIGKILL mid-comparison, then ``--resume``. Finished runs
+are not redone, and the final results equal those of a comparison never interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import write_synthetic
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TIMING = {"seconds", "train_seconds", "examples_per_s", "curve", "provenance", "argv"}
+
+
+def _cmd(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "clusterneg.cli", "compare", "--dataset", str(data),
+            "--encoder", "none", "--samplers", "in-batch,mixed", "--seeds", "2",
+            "--epochs", "2", "--batch-size", "32", "--dim", "8", "--threads", "1",
+            "--out", str(out), *extra]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(SRC), CLUSTERNEG_CACHE=str(tmp / "cache"),
+                OMP_NUM_THREADS="1")
+
+
+def _strip(obj: object) -> object:
+    """The results without wall-clock timings (they differ between any two runs)."""
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in TIMING}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def _rows(out: Path) -> list[dict]:
+    path = out / "runs.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_comparison(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "data", n_users=60, n_items=120, per_user=12)
+    env = _env(tmp_path)
+    whole = subprocess.run(_cmd(data, tmp_path / "whole"), env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+
+    part = tmp_path / "part"
+    proc = subprocess.Popen(_cmd(data, part), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not _rows(part) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _rows(part)
+    assert 1 <= len(done) < 4 and not (part / "results.json").exists()
+    first = part / "runs" / f"{done[0]['sampler']}-seed{done[0]['seed']}" / "model.safetensors"
+    stamp = (first.stat().st_mtime_ns, first.read_bytes())
+
+    again = subprocess.run(_cmd(data, part), env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 2 and "--resume" in again.stderr  # never silently restarted
+    resumed = subprocess.run(_cmd(data, part, "--resume"), env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("already finished") == len(done)
+    assert (first.stat().st_mtime_ns, first.read_bytes()) == stamp  # not redone
+
+    a = json.loads((tmp_path / "whole" / "results.json").read_text())
+    b = json.loads((part / "results.json").read_text())
+    key = lambda r: (r["sampler"], r["seed"])  # noqa: E731
+    assert _strip(sorted(a["runs"], key=key)) == _strip(sorted(b["runs"], key=key))
+    assert _strip(a["significance"]) == _strip(b["significance"])
+    for sampler in ("in-batch", "mixed"):
+        assert a["summary"][sampler]["hr@50"] == b["summary"][sampler]["hr@50"]
+
+
+def test_resume_refuses_different_settings(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "data", n_users=30, n_items=40, per_user=8)
+    out = tmp_path / "cmp"
+    first = subprocess.run(_cmd(data, out, "--samplers", "in-batch", "--seeds", "1",
+                                "--epochs", "1"), env=_env(tmp_path), capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    other = subprocess.run(_cmd(data, out, "--samplers", "in-batch", "--seeds", "1",
+                                "--epochs", "2", "--resume"), env=_env(tmp_path),
+                           capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and "settings differ" in other.stderr
+    assert len(other.stderr.splitlines()) == 1
