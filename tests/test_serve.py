@@ -78,6 +78,12 @@ def test_runs_keep_their_centroids_and_older_runs_rebuild_them(run_dir: Path) ->
     # an older run without them: the seeded preparation gives the same clusters back
     save_file({k: v for k, v in state.items() if not k.startswith("extra.")},
               str(run_dir / "model.safetensors"))
+    import hashlib
+    import json
+
+    cfg = json.loads((run_dir / "config.json").read_text())  # keep the recorded checksum true
+    cfg["weights_sha256"] = hashlib.sha256((run_dir / "model.safetensors").read_bytes()).hexdigest()
+    (run_dir / "config.json").write_text(json.dumps(cfg))
     rebuilt = Retriever.open(run_dir).state.clusters
     assert rebuilt is not None
     np.testing.assert_array_equal(rebuilt.item_cluster, kept.item_cluster)

@@ -58,7 +58,7 @@ def train_command(
     """Train on the train split, early-stop on validation, report the test metrics."""
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
     check_compute_options(opts)
-    check_output(opts["out"], overwrite=opts["overwrite"])
+    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
     exp, model_cfg, train_cfg = build_configs(opts)
     from clusterneg.train.state import Checkpointing
 
@@ -107,7 +107,7 @@ def _train(opts: dict[str, Any], exp: Any, model_cfg: Any, train_cfg: Any, ckpt:
         res = run(prep, model_cfg, train_cfg, progress=progress, keep_model=True,
                   checkpoint=ckpt)
     prov = run_provenance(prep, train_cfg.threads, train_cfg.device)
-    save_run(opts["out"], res, res.model, prov, overwrite=opts["overwrite"],
+    save_run(opts["out"], res, res.model, prov, overwrite=opts["overwrite"] or opts["resume"],
              extra_files={COMMAND_FILE: dump_command(opts)})
     from clusterneg.commands._common import metrics_table
 
