@@ -24,7 +24,7 @@ import numpy as np
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import ExperimentConfig, Prepared, RunResult, run
 from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES
+from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -
     The rest of the grid is shuffled with a fixed seed so every sampler gets an unbiased
     draw of the same size.
     """
-    grid = NEGATIVE_GRID.get(sampler, {})
+    grid = NEGATIVE_GRID.get(sampler) or getattr(SAMPLERS.get(sampler), "tuning_grid", {})
     keys = sorted(grid)
     combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(
         *(grid[k] for k in keys))] or [{}]
