@@ -1,9 +1,12 @@
 """Negative samplers behind one protocol, and the registry that builds them by name.
 
-Seven samplers: ``in-batch`` (Yi et al. 2019), ``mixed`` (Yang et al. 2020), ``cross-batch``
+Ten samplers: ``in-batch`` (Yi et al. 2019), ``mixed`` (Yang et al. 2020), ``cross-batch``
 (Wang et al. 2021), ``dns`` (Zhang et al. 2013), ``ance`` (Xiong et al. 2021), ``goobs`` and
-``cluster-goobs`` (Ji et al., arXiv 2607.00448, 2026). Each returns blocks of negatives with
-the log expected count of each candidate (``clusterneg.samplers.proposals``) so the sampled
+``cluster-goobs`` (Ji et al., arXiv 2607.00448, 2026); ``full``, the exact softmax (the
+headroom reference); and two clusterneg variants, ``cluster-dns`` (model-scored same-cluster
+negatives) and ``cluster-follow`` (clusters re-fit to the learned item vectors). Each returns
+blocks of negatives with the log expected count of each candidate
+(``clusterneg.samplers.proposals``) so the sampled
 softmax (``clusterneg.loss``) corrects them consistently.
 
 Example:
@@ -29,9 +32,12 @@ from clusterneg.samplers.base import (
     SamplerContext,
     SamplerStats,
 )
+from clusterneg.samplers.cluster_dns import ClusterDnsSampler
+from clusterneg.samplers.cluster_follow import ClusterFollowSampler
 from clusterneg.samplers.cluster_goobs import ClusterGoobsSampler
 from clusterneg.samplers.cross_batch import CrossBatchSampler
 from clusterneg.samplers.dns import DnsSampler
+from clusterneg.samplers.full import FullSoftmaxSampler
 from clusterneg.samplers.goobs import GoobsSampler
 from clusterneg.samplers.in_batch import InBatchSampler
 from clusterneg.samplers.mixed import MixedSampler
@@ -39,7 +45,7 @@ from clusterneg.samplers.proposals import LOGQ_MODES
 
 SAMPLERS: dict[str, type] = {cls.name: cls for cls in (
     InBatchSampler, MixedSampler, CrossBatchSampler, DnsSampler, AnceSampler, GoobsSampler,
-    ClusterGoobsSampler,
+    ClusterGoobsSampler, FullSoftmaxSampler, ClusterDnsSampler, ClusterFollowSampler,
 )}
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
@@ -78,7 +84,8 @@ def _sampler_class(name: str) -> type:
 
 
 __all__ = [
-    "AnceSampler", "Batch", "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler",
+    "AnceSampler", "Batch", "ClusterDnsSampler", "ClusterFollowSampler",
+    "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler", "FullSoftmaxSampler",
     "GoobsSampler", "InBatchSampler", "LOGQ_MODES", "MixedSampler", "NegativeBlock",
     "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext", "SamplerStats",
     "build_sampler", "sampler_options",
