@@ -28,7 +28,7 @@ def _register() -> None:
     """Attach every command module that exists (modules register on import)."""
     import importlib
 
-    for name in ("data", "train", "evaluate", "embed", "cluster", "compare", "serve"):
+    for name in ("data", "train", "evaluate", "embed", "cluster", "compare", "ladder", "serve"):
         try:
             module = importlib.import_module(f"clusterneg.commands.{name}")
         except ModuleNotFoundError as exc:

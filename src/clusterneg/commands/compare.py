@@ -12,12 +12,15 @@ from clusterneg.compare import CompareConfig, compare
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import ExperimentConfig, prepare
 from clusterneg.model import ModelConfig
+from clusterneg.presets import apply_protocol
 from clusterneg.samplers import SAMPLER_NAMES
 from clusterneg.train.config import TrainConfig
 
 
 def compare_command(
     dataset: str = typer.Option("ml-100k", help="Built-in name or data directory."),
+    protocol: str = typer.Option("default", help="'default' or 'paper' (ID-only towers, "
+                                                 "the paper's cluster:random ratio)."),
     samplers: str = typer.Option("all", help="Comma-separated sampler names, or 'all'."),
     seeds: int = typer.Option(1, help="Seeds per sampler."),
     budget: int = typer.Option(1, help="Tuning trials per sampler on validation."),
@@ -49,6 +52,7 @@ def compare_command(
                           logq=logq, threads=threads),
         sampler_options=_sampler_options(option),
     ).validate()
+    exp, cfg.sampler_options = apply_protocol(protocol, exp, cfg.sampler_options)
     from clusterneg.report import write_results
     from clusterneg.report.assemble import build_report_inputs
 
