@@ -61,3 +61,27 @@ def test_unknown_protocol_is_one_line_exit_2(synthetic_dir: Path, tmp_path: Path
         code, _, err = cli_run(cmd, "--dataset", str(synthetic_dir), "--encoder", "none",
                                "--protocol", "nope", "--out", str(tmp_path / cmd))
         assert code == 2 and err.count("\n") == 1 and "--protocol" in err, err
+
+
+def test_compare_reports_the_headroom_next_to_each_gain(
+    synthetic_dir: Path, vectors: Path, tmp_path: Path, cli_run, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no LLM in a unit test: cluster names are only for the report
+    monkeypatch.setattr("clusterneg.cluster.pipeline.names_for",
+                        lambda dataset, emb, result, *a, **k: [
+                            f"c{i}" for i in range(result.n_clusters)])
+    out = tmp_path / "cmp"
+    code, _, err = cli_run(
+        "compare", "--dataset", str(synthetic_dir), "--encoder", f"precomputed:{vectors}",
+        "--n-clusters", "5", "--no-names", "--samplers", "in-batch,full,cluster-dns,"
+        "cluster-follow", "--epochs", "1", "--batch-size", "32", "--dim", "8",
+        "--history-len", "0", "-o", "cluster-follow:recluster_every=5", "--out", str(out))
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    h = results["headroom"]
+    assert h["reference"] == "full" and set(h["samplers"]) == {"cluster-dns", "cluster-follow"}
+    text = (out / "results.md").read_text()
+    assert "## Headroom over in-batch (HR@50)" in text and "| cluster-dns |" in text
+    stats = next(r for r in results["runs"] if r["sampler"] == "cluster-follow")["train"][
+        "sampler_stats"]
+    assert stats["recluster/count"] >= 1  # the clusters were re-fit during training
