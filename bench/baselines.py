@@ -1,4 +1,4 @@
-"""Is the in-batch two-tower baseline strong? Compare it with popularity, BPR and ALS.
+"""Is the in-batch two-tower baseline strong? Compare it with popularity, BPR, ALS and EASE.
 
 Every model is tuned on the validation split (grid below, best recall@50) and evaluated
 once on the test split, ranking the whole corpus with train (+ valid) items masked.
@@ -7,7 +7,13 @@ once on the test split, ranking the whole corpus with train (+ valid) items mask
     PYTHONPATH=src .venv/bin/python bench/baselines.py \
         --dataset ../shared/data/amazon-office --split leave-last-out
 
-Writes bench/results/baselines_<dataset>.json and .md.
+Writes bench/results/baselines_<dataset>.json and .md; ``--merge`` adds or replaces only
+the models named in ``--models`` in an existing result file (each row keeps the command
+that produced it).
+
+EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019) is the closed
+form ``B = I - P / diag(P)`` with ``P = (X^T X + lambda I)^-1``, diagonal forced to 0; it
+needs an N x N inverse, so it is skipped (with the reason) above ``EASE_MAX_ITEMS`` items.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ GRIDS = {
             "iterations": [200]},
     "als": {"factors": [64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 10.0],
             "iterations": [15]},
+    "ease": {"l2": [10.0, 50.0, 200.0, 500.0, 1000.0]},
     "two-tower": {"temperature": [0.1, 0.2, 0.3], "user_id": [True, False], "lr": [2e-3]},
 }
 
@@ -84,6 +91,52 @@ def implicit_model(prep: Prepared, kind: str, seed: int = 0) -> dict:
             "exposure": ev.exposure}
 
 
+EASE_MAX_ITEMS = 20_000  # 20k x 20k float64 is 3.2 GB, and its inverse as much again
+
+
+def ease_weights(x, l2: float) -> np.ndarray:
+    """EASE item-item weights [N, N] from a sparse user-item matrix ``x`` (Steck 2019, eq. 8).
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> b = ease_weights(sp.csr_matrix(np.array([[1., 1., 0.], [1., 0., 1.]])), 1.0)
+        >>> bool(np.allclose(np.diag(b), 0)), round(float(b[1, 0]), 4)
+        (True, 0.5)
+    """
+    g = (x.T @ x).toarray().astype(np.float64)
+    g[np.diag_indices_from(g)] += l2
+    p = np.linalg.inv(g)
+    b = -p / np.diag(p)[None, :]
+    b[np.diag_indices_from(b)] = 0.0
+    return b
+
+
+def ease(prep: Prepared) -> dict:
+    import scipy.sparse as sp
+
+    n = prep.dataset.n_items
+    if n > EASE_MAX_ITEMS:
+        return {"model": "ease", "skipped": f"{n} items: the {n} x {n} inverse does not fit "
+                f"(limit {EASE_MAX_ITEMS})"}
+    tr = prep.split.train
+    x = sp.csr_matrix((np.ones(len(tr)), (tr.user, tr.item)), shape=(prep.dataset.n_users, n))
+    x.data[:] = 1.0
+
+    def scorer(b: np.ndarray):
+        return lambda u: torch.from_numpy(np.asarray(x[u.numpy()] @ b)).float()
+
+    tried, best = [], None
+    for params in _grid(GRIDS["ease"]):
+        b = ease_weights(x, params["l2"])
+        ev = evaluate_ranking(scorer(b), prep, "valid")
+        tried.append({"params": params, "valid_recall@50": ev.summary["recall@50"]})
+        if best is None or ev.summary["recall@50"] > best[0]:
+            best = (ev.summary["recall@50"], params, b)
+    ev = evaluate_ranking(scorer(best[2]), prep, "test")
+    return {"model": "ease", "grid": tried, "best": best[1], "test": ev.summary,
+            "exposure": ev.exposure}
+
+
 def two_tower(prep: Prepared, epochs: int, seed: int = 0) -> dict:
     tried, best = [], None
     for params in _grid(GRIDS["two-tower"]):
@@ -110,6 +163,9 @@ def to_markdown(out: dict) -> str:
              "| model | " + " | ".join(HEAD) + " | top100_share | coverage@50 | best config |",
              "|---" * (len(HEAD) + 4) + "|"]
     for r in out["models"]:
+        if "skipped" in r:
+            lines.append(f"| {r['model']} | skipped: {r['skipped']} |" + " |" * (len(HEAD) + 2))
+            continue
         vals = " | ".join(f"{r['test'][k]:.4f}" for k in HEAD)
         exp = f"{r['exposure']['top100_share']:.3f} | {r['exposure']['coverage@50']:.3f}"
         lines.append(f"| {r['model']} | {vals} | {exp} | `{json.dumps(r['best'])}` |")
@@ -124,6 +180,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--models", default="popularity,bpr,als,two-tower")
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--merge", action="store_true",
+                    help="add / replace these models in an existing result file")
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
@@ -136,11 +194,14 @@ def main() -> None:
             r = popularity(prep)
         elif name in ("bpr", "als"):
             r = implicit_model(prep, name)
+        elif name == "ease":
+            r = ease(prep)
         else:
             r = two_tower(prep, args.epochs)
         r["seconds"] = time.perf_counter() - t
+        r["command"] = "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv)
         models.append(r)
-        print(name, {k: round(r["test"][k], 4) for k in HEAD}, flush=True)
+        print(name, r.get("skipped") or {k: round(r["test"][k], 4) for k in HEAD}, flush=True)
     name = Path(args.dataset).name
     out = {"dataset": name, "split": args.split, "encoder": args.encoder,
            "n_users": prep.dataset.n_users, "n_items": prep.dataset.n_items,
@@ -150,6 +211,11 @@ def main() -> None:
            "seconds": time.perf_counter() - t0, "models": models}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stem = Path(args.out) / f"baselines_{name}_{args.split}_{args.encoder}"
+    if args.merge and stem.with_suffix(".json").exists():
+        old = json.loads(stem.with_suffix(".json").read_text())
+        mine = {m["model"] for m in models}
+        out["models"] = [m for m in old["models"] if m["model"] not in mine] + models
+        out["command"] = old["command"] + " ; " + out["command"]
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     stem.with_suffix(".md").write_text(to_markdown(out))
 

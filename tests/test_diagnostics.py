@@ -181,7 +181,8 @@ def test_in_cluster_negatives_are_harder_on_clustered_data() -> None:
 
 
 def test_auto_rule_grid_and_choice() -> None:
-    assert AutoRule(min_median_size=20).candidates(1000) == [4, 6, 8, 12, 16, 24, 32, 48]
+    # around sqrt(1000) = 31.6, capped at 1000 / 20 = 50 (300 is out of range)
+    assert AutoRule(min_median_size=20).candidates(1000) == [8, 11, 16, 22, 32, 44]
     assert AutoRule(grid=(3, 5, 500)).candidates(100) == [3, 5]
     rng = np.random.default_rng(8)
     centres = rng.standard_normal((8, 16)) * 4
@@ -191,16 +192,21 @@ def test_auto_rule_grid_and_choice() -> None:
     pairs = sorted({(u, int(i)) for u in range(80) for i in np.r_[
         rng.choice(np.flatnonzero(labels == u % 8), 2), rng.choice(480, 8)]})
     ui = matrix(pairs, 80, 480)
-    rule = AutoRule(max_fn_lift=2.0, min_median_size=20)
+    rule = AutoRule(max_fn_lift=2.0, max_fn_in_cluster=0.05, min_median_size=20,
+                    grid=(4, 6, 8, 12, 16, 24))
     choice = choose_n_clusters(emb, ui, rule=rule)
     for row in choice.table:
-        assert row["admissible"] == (row["median_size"] >= 20 and row["fn_lift"] <= 2.0)
+        assert row["admissible"] == (row["median_size"] >= 20 and (
+            row["fn_lift"] <= 2.0 or row["fn_in_cluster"] <= 0.05))
     chosen = next(r for r in choice.table if r["k"] == choice.n_clusters)
     assert chosen["admissible"] and chosen["content_hardness"] == max(
         r["content_hardness"] for r in choice.table if r["admissible"])
     assert choice.table[0]["content_hardness"] < chosen["content_hardness"]
-    strict = choose_n_clusters(emb, ui, rule=AutoRule(max_fn_lift=1.0, grid=(2, 4, 8)))
+    assert f"n_clusters=auto: k={choice.n_clusters}, the hardest admissible" in choice.reason
+    strict = choose_n_clusters(emb, ui, rule=AutoRule(max_fn_lift=1.0, max_fn_in_cluster=0.0,
+                                                      grid=(2, 4, 8)))
     assert strict.n_clusters == 2  # nothing admissible -> the coarsest candidate
+    assert strict.reason.startswith("n_clusters=auto: no candidate k (2, 4, 8) met the rule")
     no_users = choose_n_clusters(emb, None, rule=AutoRule(min_median_size=50, grid=(4, 8, 16)))
     assert no_users.n_clusters == 8  # size rule alone: median 60 at k=8, 30 at k=16
 

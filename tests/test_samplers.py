@@ -32,6 +32,9 @@ OPTIONS = {  # small sizes so every block is non-trivial on a 60-item catalog
     "dns": {"n_negatives": 4, "n_candidates": 12}, "ance": {"n_negatives": 4, "depth": 15},
     "goobs": {"n_negatives": 6, "slots": 8},
     "cluster-goobs": {"n_negatives": 6, "n_cluster": 2, "slots": 8},
+    "full": {},
+    "cluster-dns": {"n_negatives": 6, "n_cluster": 2, "n_candidates": 5, "slots": 8},
+    "cluster-follow": {"n_negatives": 6, "n_cluster": 2, "slots": 8, "recluster_every": 2},
 }
 
 
@@ -151,7 +154,8 @@ def test_contract_user_items_are_masked_and_counted(name: str) -> None:
     stats = sampler.stats()
     # a third of the catalog is each user's: the masks must have fired, and been counted
     assert sum(v for k, v in stats.items() if k.endswith("user_hits")) > 0
-    assert stats["in_batch/user_hits"] > 0
+    if sampler.in_batch:
+        assert stats["in_batch/user_hits"] > 0
 
 
 def test_in_batch_valid_masks_user_items_in_the_loss() -> None:
@@ -172,7 +176,7 @@ def test_in_batch_valid_masks_user_items_in_the_loss() -> None:
 
 def test_registry_names_and_errors() -> None:
     assert set(SAMPLER_NAMES) == {"in-batch", "mixed", "cross-batch", "dns", "ance", "goobs",
-                                  "cluster-goobs"}
+                                  "cluster-goobs", "full", "cluster-dns", "cluster-follow"}
     ctx = make_ctx()
     with pytest.raises(ConfigError, match="cluster-goobs"):
         build_sampler("nope", ctx)

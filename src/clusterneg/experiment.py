@@ -42,6 +42,9 @@ class ExperimentConfig:
             from it either way).
         cache_dir: embedding cache directory (None: the default).
         name_clusters: have SmolLM2 write a short name per cluster (cached; for reports).
+        valid_users: validate (epoch and tuning choices) on a fixed random sample of this
+            many users (seeded by ``split_seed``); 0: every user. The test split always
+            ranks every user.
     """
 
     dataset: str = "ml-100k"
@@ -52,6 +55,7 @@ class ExperimentConfig:
     use_content: bool = True
     cache_dir: str | None = None
     name_clusters: bool = False
+    valid_users: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +157,10 @@ def evaluate_ranking(
     targets = prep.test_items if part == "test" else prep.valid_items
     exclude = prep.train_valid_items if part == "test" else prep.train_items
     users = np.flatnonzero(targets.row_lengths() > 0)
+    n_sample = prep.config.valid_users
+    if part == "valid" and 0 < n_sample < len(users):
+        rng = np.random.default_rng(prep.config.split_seed)
+        users = np.sort(rng.choice(users, n_sample, replace=False))
     pop = prep.dataset.item_popularity(prep.split.train)
     return evaluate_scores(scores, users, targets, exclude, prep.dataset.n_items,
                            ks=ks, item_popularity=pop)

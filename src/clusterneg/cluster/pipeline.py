@@ -221,7 +221,8 @@ def _resolve_k(n_clusters: int | str, emb: np.ndarray, user_items: sp.csr_matrix
     if n_clusters == "auto":
         choice = choose_n_clusters(emb, user_items, rule=rule, seed=seed,
                                    min_cluster_size=min_cluster_size, **copts)
-        meta["auto"] = {"chosen": choice.n_clusters, "rule": choice.rule, "table": choice.table}
+        meta["auto"] = {"chosen": choice.n_clusters, "rule": choice.rule, "table": choice.table,
+                        "reason": choice.reason}
         return choice.n_clusters
     try:
         k = int(n_clusters)

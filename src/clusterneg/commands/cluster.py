@@ -81,8 +81,9 @@ def cluster_command(
 def auto_table(auto: dict[str, Any]) -> Table:
     """The candidates the auto rule scanned, the chosen one marked."""
     rule = auto["rule"]
-    table = Table(title=f"n_clusters=auto: hardest k with FN lift <= {rule['max_fn_lift']} "
-                        f"and median size >= {rule['min_median_size']}")
+    table = Table(title=auto.get("reason") or (
+        f"n_clusters=auto: hardest k with FN lift <= {rule['max_fn_lift']} "
+        f"and median size >= {rule['min_median_size']}"))
     for col in ("k", "after merge", "median size", "FN lift", "content hardness", "ok"):
         table.add_column(col, justify="right")
     for row in auto["table"]:

@@ -28,6 +28,8 @@ from clusterneg.outputs import check_output
 def compare_command(
     ctx: typer.Context,
     dataset: str = typer.Option("ml-100k", help="Built-in name or data directory."),
+    protocol: str = typer.Option("default", help="'default' or 'paper' (ID-only towers, "
+                                                 "the paper's cluster:random ratio)."),
     samplers: str = typer.Option("all", help="Comma-separated sampler names, or 'all'."),
     seeds: int = typer.Option(1, help="Seeds per sampler."),
     budget: int = typer.Option(1, help="Tuning trials per sampler on validation."),
@@ -96,6 +98,9 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
                           threads=opts["threads"], device=opts["device"]).validate(),
         sampler_options=_sampler_options(opts["option"], chosen),
     ).validate()
+    from clusterneg.presets import apply_protocol
+
+    exp, cfg.sampler_options = apply_protocol(opts["protocol"], exp, cfg.sampler_options)
     for sampler, fixed in cfg.sampler_options.items():
         TrainConfig(sampler=sampler, sampler_options=fixed).validate()
     return exp, cfg

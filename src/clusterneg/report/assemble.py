@@ -32,7 +32,8 @@ def _diagnostics(info: Any) -> ClusterDiagnostics | None:
     meta = getattr(info, "meta", {}) or {}
     return ClusterDiagnostics(
         n_clusters=int(info.n_clusters),
-        rule=str((meta.get("auto") or {}).get("rule", f"given: {info.n_clusters}")),
+        rule=str((meta.get("auto") or {}).get("reason")
+                 or (meta.get("auto") or {}).get("rule", f"given: {info.n_clusters}")),
         sizes=np.bincount(np.asarray(info.item_cluster), minlength=int(info.n_clusters)),
         false_negative_rate=_num(fn.get("in_cluster")),
         false_negative_rate_random=_num(fn.get("random")),

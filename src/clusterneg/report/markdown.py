@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clusterneg.report.format import HEADLINE, fmt_pct, fmt_value, metric_label
+from clusterneg.report.headroom import headroom_lines
 from clusterneg.report.summary import Comparison
 from clusterneg.report.verdict import verdict
 
@@ -105,6 +106,7 @@ def render_markdown(
     ]
     if not comp.significance:
         lines += ["No per-user arrays were given, so no difference was tested.", ""]
+    lines += headroom_lines(comp)
     from clusterneg.report.provenance_section import how_made_markdown
 
     lines += how_made_markdown(results)

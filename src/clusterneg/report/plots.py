@@ -31,10 +31,11 @@ def sampler_color(name: str) -> str:
         >>> sampler_color("cluster-goobs")
         '#d62728'
     """
-    if name in SAMPLER_ORDER:
-        return _PALETTE[SAMPLER_ORDER.index(name)]
-    extra = ("#e377c2", "#bcbd22", "#17becf")
-    return extra[sum(map(ord, name)) % len(extra)]
+    extra = ("#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78")
+    i = SAMPLER_ORDER.index(name) if name in SAMPLER_ORDER else -1
+    if 0 <= i < len(_PALETTE):
+        return _PALETTE[i]
+    return extra[(i - len(_PALETTE)) % len(extra) if i >= 0 else sum(map(ord, name)) % len(extra)]
 
 
 def _style(name: str) -> dict[str, object]:

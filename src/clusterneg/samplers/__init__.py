@@ -1,9 +1,12 @@
 """Negative samplers behind one protocol, and the registry that builds them by name.
 
-Seven samplers: ``in-batch`` (Yi et al. 2019), ``mixed`` (Yang et al. 2020), ``cross-batch``
+Ten samplers: ``in-batch`` (Yi et al. 2019), ``mixed`` (Yang et al. 2020), ``cross-batch``
 (Wang et al. 2021), ``dns`` (Zhang et al. 2013), ``ance`` (Xiong et al. 2021), ``goobs`` and
-``cluster-goobs`` (Ji et al., arXiv 2607.00448, 2026). Each returns blocks of negatives with
-the log expected count of each candidate (``clusterneg.samplers.proposals``) so the sampled
+``cluster-goobs`` (Ji et al., arXiv 2607.00448, 2026); ``full``, the exact softmax (the
+headroom reference); and two clusterneg variants, ``cluster-dns`` (model-scored same-cluster
+negatives) and ``cluster-follow`` (clusters re-fit to the learned item vectors). Each returns
+blocks of negatives with the log expected count of each candidate
+(``clusterneg.samplers.proposals``) so the sampled
 softmax (``clusterneg.loss``) corrects them consistently.
 
 Example:
@@ -22,9 +25,12 @@ import torch  # noqa: F401  (used by the doctest)
 
 from clusterneg.errors import ConfigError
 from clusterneg.samplers.ance import AnceSampler
+from clusterneg.samplers.cluster_dns import ClusterDnsSampler
+from clusterneg.samplers.cluster_follow import ClusterFollowSampler
 from clusterneg.samplers.cluster_goobs import ClusterGoobsSampler
 from clusterneg.samplers.cross_batch import CrossBatchSampler
 from clusterneg.samplers.dns import DnsSampler
+from clusterneg.samplers.full import FullSoftmaxSampler
 from clusterneg.samplers.goobs import GoobsSampler
 from clusterneg.samplers.in_batch import InBatchSampler
 from clusterneg.samplers.mixed import MixedSampler
@@ -38,7 +44,7 @@ from clusterneg.samplers.protocol import (
 
 SAMPLERS: dict[str, type] = {cls.name: cls for cls in (
     InBatchSampler, MixedSampler, CrossBatchSampler, DnsSampler, AnceSampler, GoobsSampler,
-    ClusterGoobsSampler,
+    ClusterGoobsSampler, FullSoftmaxSampler, ClusterDnsSampler, ClusterFollowSampler,
 )}
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
@@ -77,7 +83,8 @@ def _sampler_class(name: str) -> type:
 
 
 __all__ = [
-    "AnceSampler", "Batch", "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler",
+    "AnceSampler", "Batch", "ClusterDnsSampler", "ClusterFollowSampler",
+    "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler", "FullSoftmaxSampler",
     "GoobsSampler", "InBatchSampler", "LOGQ_MODES", "MixedSampler", "NegativeBlock",
     "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext",
     "build_sampler", "sampler_options",

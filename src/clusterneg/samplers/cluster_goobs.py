@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from clusterneg.errors import ConfigError
+from clusterneg.pool import PoolDraw
 from clusterneg.samplers.base import BlockPart, check_bool, check_int
 from clusterneg.samplers.goobs import GoobsSampler
 from clusterneg.samplers.proposals import PoolClusterProposal
@@ -185,12 +186,18 @@ class ClusterGoobsSampler(GoobsSampler):
         out[rows, cols] = hi[cols]
         return out
 
+    def cluster_draw(self, batch: Batch, model: Any) -> PoolDraw:
+        """The ``n_cluster`` same-cluster negatives of each example, [B, n_cluster]
+        (variants override this to choose them differently)."""
+        items = batch.items.to(self.device)
+        return self.pool.sample_in_cluster(self.item_cluster[items], self.n_cluster,
+                                           self.generator)
+
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
         if not self.n_cluster:
             return self.random_block(batch)
         items = batch.items.to(self.device)
-        near = self.pool.sample_in_cluster(self.item_cluster[items], self.n_cluster,
-                                           self.generator)
+        near = self.cluster_draw(batch, model)
         if not self.merge or self.shared or not self.n_random:
             return [self.make_block("cluster", near.item_ids, batch, self.cluster,
                                     valid=near.valid, rows=near.rows, in_pool=True),
