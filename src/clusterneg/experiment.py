@@ -43,6 +43,9 @@ class ExperimentConfig:
             from it either way).
         cache_dir: embedding cache directory (None: the default).
         name_clusters: have SmolLM2 write a short name per cluster (cached; for reports).
+        valid_users: per-epoch validation (early stopping, best epoch) ranks a fixed sample
+            of this many validation users, drawn once with ``split_seed``; 0 ranks them all.
+            The final test always ranks every test user.
     """
 
     dataset: str = "ml-100k"
@@ -53,6 +56,7 @@ class ExperimentConfig:
     use_content: bool = True
     cache_dir: str | None = None
     name_clusters: bool = False
+    valid_users: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,18 +145,21 @@ def score_fn(model: TwoTower):
 
 def evaluate_ranking(
     scores: Any, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+    users: np.ndarray | None = None,
 ) -> Any:
     """Full-corpus ranking of ``part`` ('valid' or 'test') by any scorer, seen items masked
     (train for valid; train + valid for test).
 
     Args:
         scores: ``users [b] -> scores of every item [b, N]``.
+        users: the users to rank (None: every user with a target in ``part``).
     """
     from clusterneg.eval.evaluate import evaluate_scores
 
     targets = prep.test_csr if part == "test" else prep.valid_csr
     exclude = prep.train_valid_csr if part == "test" else prep.train_csr
-    users = np.flatnonzero(targets.row_lengths() > 0)
+    if users is None:
+        users = np.flatnonzero(targets.row_lengths() > 0)
     pop = prep.dataset.item_popularity(prep.split.train)
     return evaluate_scores(scores, users, targets, exclude, prep.dataset.n_items,
                            ks=ks, item_popularity=pop)
@@ -160,9 +167,28 @@ def evaluate_ranking(
 
 def evaluate_model(
     model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = KS,
+    users: np.ndarray | None = None,
 ) -> Any:
     """:func:`evaluate_ranking` with the two-tower model's scores."""
-    return evaluate_ranking(score_fn(model), prep, part, ks)
+    return evaluate_ranking(score_fn(model), prep, part, ks, users)
+
+
+def validation_users(prep: Prepared) -> np.ndarray | None:
+    """The users per-epoch validation ranks: a fixed sample of ``valid_users`` of them
+    (seeded by ``split_seed``, sorted), or None for all of them.
+
+    Example:
+        >>> prep = prepare(ExperimentConfig("ml-100k", encoder="none", valid_users=100))
+        >>> users = validation_users(prep)
+        >>> len(users), bool((np.diff(users) > 0).all())
+        (100, True)
+    """
+    n = prep.config.valid_users
+    users = np.flatnonzero(prep.valid_csr.row_lengths() > 0)
+    if n <= 0 or n >= len(users):
+        return None
+    rng = np.random.default_rng(prep.config.split_seed)
+    return np.sort(rng.choice(users, n, replace=False))
 
 
 def run(
@@ -172,8 +198,10 @@ def run(
     """Train one configuration on ``prep`` and evaluate it on the test split."""
     use_content = prep.config.use_content and prep.content is not None
 
+    sample = validation_users(prep)
+
     def valid_fn(model: TwoTower) -> dict[str, float]:
-        return evaluate_model(model, prep, "valid").summary
+        return evaluate_model(model, prep, "valid", users=sample).summary
 
     res = train(prep.train_data(use_content), model_cfg, train_cfg, eval_fn=valid_fn,
                 progress=progress)

@@ -35,12 +35,15 @@ def compare_command(
     option: list[str] = typer.Option(None, "--option", "-o",
                                      help="SAMPLER:KEY=VALUE fixed sampler option."),
     out: Path = typer.Option(Path("runs/compare"), help="Output directory."),
+    valid_users: int = typer.Option(0, min=0, help="Validate each epoch on a fixed seeded sample "
+                                    "of this many users (0: all); test always uses all."),
 ) -> None:
     """Compare negative samplers on one dataset and write an honest report."""
     names = list(SAMPLER_NAMES) if samplers == "all" else [s.strip() for s in samplers.split(",")]
     exp = ExperimentConfig(dataset=dataset, split=split, encoder=encoder,
                            n_clusters=n_clusters if n_clusters == "auto" else int(n_clusters),
-                           use_content=content, name_clusters=names)
+                           use_content=content, name_clusters=names,
+                           valid_users=valid_users)
     cfg = CompareConfig(
         samplers=names, seeds=seeds, budget=budget,
         model=ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
