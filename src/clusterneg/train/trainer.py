@@ -243,7 +243,7 @@ def _loop(
             batch = Batch(users[idx], items[idx], None if unit_weights else weights[idx],
                           step=result.steps)
             out = train_step(model, sampler, batch, opt, ctx, cfg.logq)
-            losses.append(float(out.loss.detach()))
+            losses.append(out.loss.detach())  # read once per epoch: no per-step sync
             result.steps += 1
             result.examples += len(idx)
             if progress is not None:
@@ -251,7 +251,8 @@ def _loop(
             if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                 break
         result.train_seconds += time.perf_counter() - t_ep
-        row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
+        mean_loss = float(torch.stack(losses).mean()) if losses else 0.0
+        row: dict[str, Any] = {"epoch": epoch, "loss": mean_loss,
                                "train_seconds": result.train_seconds}
         stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
         if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
