@@ -12,7 +12,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUPS = {  # first match wins; op names as torch.profiler reports them
-    "Adam": ("adam", "sqrt", "div", "addcdiv_", "lerp_", "addcmul_", "mul_", "_foreach"),
+    "Adam (+ any div, mul_)": ("adam", "sqrt", "div", "addcdiv_", "lerp_", "addcmul_", "mul_",
+                               "_foreach"),
     "zeroing dense grads": ("fill_", "zero_"),
     "tower matmuls (linear fwd/bwd)": ("addmm", "aten::mm", "aten::bmm"),
     "embedding backward": ("embedding_dense_backward", "_embedding_bag_dense_backward",

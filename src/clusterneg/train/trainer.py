@@ -149,19 +149,22 @@ def candidate_vectors(
     """Item vectors of the positives [B, d] and of each block's candidates, from ONE
     item-tower call over every candidate the tower must embed.
 
-    Blocks with precomputed ``embeddings`` (a cross-batch FIFO) use them. When no block
-    brings its own tower input ``rows``, the ids are deduplicated first (an item that is a
-    positive and a negative, or drawn twice, is embedded once; the gradient reaches it
-    through the gather); with rows, positives and candidates go through the tower in one
-    concatenated call.
+    Blocks with precomputed ``embeddings`` (a cross-batch FIFO) use them. On the CPU, when no
+    block brings its own tower input ``rows``, the ids are deduplicated first (an item that
+    is a positive and a negative, or drawn twice, is embedded once; the gradient reaches it
+    through the gather); otherwise (rows, or an accelerator, where ``unique`` would cost a
+    host sync) positives and candidates go through the tower in one concatenated call.
     """
     todo = [b for b in blocks if b.embeddings is None]
     if not todo:
         return model.item_vectors(items), [b.embeddings for b in blocks]
     ids = torch.cat([items.reshape(-1)] + [b.item_ids.reshape(-1) for b in todo])
     if all(b.rows is None for b in todo):
-        uniq, inverse = torch.unique(ids, return_inverse=True)
-        flat = model.item_vectors(uniq).index_select(0, inverse)
+        if ids.device.type == "cpu":
+            uniq, inverse = torch.unique(ids, return_inverse=True)
+            flat = model.item_vectors(uniq).index_select(0, inverse)
+        else:
+            flat = model.item_vectors(ids)
     else:
         rows = [model.content_rows(items)] + [
             b.rows.reshape(b.item_ids.numel(), -1) if b.rows is not None
