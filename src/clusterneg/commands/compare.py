@@ -35,10 +35,12 @@ def compare_command(
     option: list[str] = typer.Option(None, "--option", "-o",
                                      help="SAMPLER:KEY=VALUE fixed sampler option."),
     out: Path = typer.Option(Path("runs/compare"), help="Output directory."),
-    valid_users: int = typer.Option(0, min=0, help="Validate each epoch on a fixed seeded sample "
+    valid_users: int = typer.Option(0, help="Validate each epoch on a fixed seeded sample "
                                     "of this many users (0: all); test always uses all."),
 ) -> None:
     """Compare negative samplers on one dataset and write an honest report."""
+    if valid_users < 0:
+        raise ConfigError(f"--valid-users must be 0 (all) or a positive count, got {valid_users}")
     names = list(SAMPLER_NAMES) if samplers == "all" else [s.strip() for s in samplers.split(",")]
     exp = ExperimentConfig(dataset=dataset, split=split, encoder=encoder,
                            n_clusters=n_clusters if n_clusters == "auto" else int(n_clusters),
