@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import GENRES, write_synthetic  # noqa: E402
@@ -77,7 +78,12 @@ def test_every_sampler_reproduces_the_golden_metrics(tmp_path: Path) -> None:
     got = golden_run(tmp_path)
     assert sorted(got["runs"]) == sorted(expected["runs"])
     for name in expected["runs"]:
-        assert got["runs"][name] == expected["runs"][name], name
+        want, have = dict(expected["runs"][name]), dict(got["runs"][name])
+        # Training losses: to 1e-6 relative. The training step embeds every candidate in one
+        # item-tower call and uses fused Adam (issue 12's cost work), which reorders float
+        # sums in the last bits; rankings, metrics and sampler counters stay exact.
+        assert have.pop("losses") == pytest.approx(want.pop("losses"), rel=1e-6), name
+        assert have == want, name
     assert {k: v for k, v in got.items() if k != "runs"} == {
         k: v for k, v in expected.items() if k != "runs"}
 

@@ -10,8 +10,8 @@ from tests.test_samplers import N_ITEMS, N_USERS, batches, make_ctx, make_model,
 
 from clusterneg.errors import ConfigError
 from clusterneg.samplers import build_sampler
-from clusterneg.samplers.protocol import Batch, SamplerContext
 from clusterneg.samplers.cluster_follow import lloyd_steps
+from clusterneg.samplers.protocol import Batch, SamplerContext
 
 
 def test_full_softmax_loss_is_the_exact_cross_entropy_over_the_catalog() -> None:

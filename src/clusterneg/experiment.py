@@ -145,22 +145,24 @@ def score_fn(model: TwoTower):
 
 def evaluate_ranking(
     scores: Any, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
+    users: np.ndarray | None = None,
 ) -> Any:
     """Full-corpus ranking of ``part`` ('valid' or 'test') by any scorer, seen items masked
     (train for valid; train + valid for test).
 
     Args:
         scores: ``users [b] -> scores of every item [b, N]``.
+        users: the users to rank (None: for 'valid' the fixed sample of
+            :func:`validation_users`, else every user with a target in ``part``).
     """
     from clusterneg.eval.evaluate import evaluate_scores
 
     targets = prep.test_items if part == "test" else prep.valid_items
     exclude = prep.train_valid_items if part == "test" else prep.train_items
-    users = np.flatnonzero(targets.row_lengths() > 0)
-    n_sample = prep.config.valid_users
-    if part == "valid" and 0 < n_sample < len(users):
-        rng = np.random.default_rng(prep.config.split_seed)
-        users = np.sort(rng.choice(users, n_sample, replace=False))
+    if users is None and part == "valid":
+        users = validation_users(prep)  # the fixed sample, or None for every user
+    if users is None:
+        users = np.flatnonzero(targets.row_lengths() > 0)
     pop = prep.dataset.item_popularity(prep.split.train)
     return evaluate_scores(scores, users, targets, exclude, prep.dataset.n_items,
                            ks=ks, item_popularity=pop)
@@ -168,9 +170,28 @@ def evaluate_ranking(
 
 def evaluate_model(
     model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
+    users: np.ndarray | None = None,
 ) -> Any:
     """:func:`evaluate_ranking` with the two-tower model's scores."""
-    return evaluate_ranking(score_fn(model), prep, part, ks)
+    return evaluate_ranking(score_fn(model), prep, part, ks, users)
+
+
+def validation_users(prep: Prepared) -> np.ndarray | None:
+    """The users per-epoch validation ranks: a fixed sample of ``valid_users`` of them
+    (seeded by ``split_seed``, sorted), or None for all of them.
+
+    Example:
+        >>> prep = prepare(ExperimentConfig("ml-100k", encoder="none", valid_users=100))
+        >>> users = validation_users(prep)
+        >>> len(users), bool((np.diff(users) > 0).all())
+        (100, True)
+    """
+    n = prep.config.valid_users
+    users = np.flatnonzero(prep.valid_items.row_lengths() > 0)
+    if n <= 0 or n >= len(users):
+        return None
+    rng = np.random.default_rng(prep.config.split_seed)
+    return np.sort(rng.choice(users, n, replace=False))
 
 
 def run(
@@ -182,8 +203,10 @@ def run(
     a :class:`~clusterneg.train.state.Checkpointing` for resumable training, or None)."""
     use_content = prep.config.use_content and prep.content is not None
 
+    sample = validation_users(prep)
+
     def valid_fn(model: TwoTower) -> dict[str, float]:
-        return evaluate_model(model, prep, "valid").summary
+        return evaluate_model(model, prep, "valid", users=sample).summary
 
     res = train(prep.train_data(use_content), model_cfg, train_cfg, eval_fn=valid_fn,
                 progress=progress, checkpoint=checkpoint)

@@ -84,6 +84,7 @@ def sampled_softmax_loss(
     logq_correction: bool = True,
     weights: torch.Tensor | None = None,
     in_batch_valid: torch.Tensor | None = None,
+    diagnostics: bool = True,
 ) -> LossOutput:
     """Sampled softmax cross-entropy of each positive against in-batch and extra negatives.
 
@@ -102,6 +103,8 @@ def sampled_softmax_loss(
         in_batch_valid: bool [B, B], False masks column j for example i (e.g. an item the
             user interacted with in training, a likely false negative); the diagonal is
             always kept. None masks accidental hits only.
+        diagnostics: also fill ``stats`` (per-block mean cosines, masked counts, softmax
+            mass shares); False computes the loss only (no host reads, less work per step).
 
     Returns:
         :class:`LossOutput` with the mean (weighted) cross-entropy and diagnostics.
@@ -117,8 +120,8 @@ def sampled_softmax_loss(
     stats: dict[str, float] = {}
     if in_batch:
         first = _in_batch_logits(user, pos, pos_ids, temperature,
-                                 in_batch_log_q if logq_correction else None, stats,
-                                 in_batch_valid)
+                                 in_batch_log_q if logq_correction else None,
+                                 stats if diagnostics else None, in_batch_valid)
         target = torch.arange(b, device=user.device)
     else:
         first = (user * pos).sum(-1, keepdim=True) / temperature
@@ -129,12 +132,16 @@ def sampled_softmax_loss(
                                                  logq_correction)
         columns.append(logits_b.masked_fill(~ok, NEG_INF))
         names.append(block.name)
+        if not diagnostics:
+            continue
         stats[f"{block.name}/accidental_hits"] = float(hit.sum())
         stats[f"{block.name}/valid_share"] = float(ok.float().mean()) if ok.numel() else 0.0
         stats[f"{block.name}/neg_cos"] = _masked_mean(cos_b, ok)
     all_logits = torch.cat(columns, dim=1)
     ce = F.cross_entropy(all_logits, target, reduction="none")
     loss = ce.mean() if weights is None else (ce * weights).sum() / weights.sum().clamp(min=1e-12)
+    if not diagnostics:
+        return LossOutput(loss=loss, stats=stats)
     stats["pos_cos"] = float((user * pos).sum(-1).mean().detach())
     stats.update(_mass_shares(all_logits.detach(), [c.shape[1] for c in columns], names))
     return LossOutput(loss=loss, stats=stats)
@@ -142,19 +149,23 @@ def sampled_softmax_loss(
 
 def _in_batch_logits(
     user: torch.Tensor, pos: torch.Tensor, pos_ids: torch.Tensor, temperature: float,
-    log_q: torch.Tensor | None, stats: dict[str, float], valid: torch.Tensor | None = None,
+    log_q: torch.Tensor | None, stats: dict[str, float] | None,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[B, B] logits against the batch's positives (diagonal = own positive), corrected by
     ``log_q`` ([B] per column or [B, B]) and with accidental hits (same item id) masked, as
-    well as the columns ``valid`` [B, B] marks False (never the diagonal)."""
+    well as the columns ``valid`` [B, B] marks False (never the diagonal); ``stats`` None
+    skips the diagnostics."""
     cos = user @ pos.T
     logits = cos / temperature
     if log_q is not None:
         logits = logits - (log_q if log_q.dim() == 2 else log_q[None, :])
     eye = torch.eye(user.shape[0], dtype=torch.bool, device=user.device)
     hits = (pos_ids[:, None] == pos_ids[None, :]) & ~eye
-    stats["in_batch/accidental_hits"] = float(hits.sum())
     masked = hits if valid is None else hits | (~valid & ~eye)
+    if stats is None:
+        return logits.masked_fill(masked, NEG_INF)
+    stats["in_batch/accidental_hits"] = float(hits.sum())
     if valid is not None:
         stats["in_batch/masked_other"] = float((masked & ~hits).sum())
     stats["in_batch/neg_cos"] = _masked_mean(cos, ~masked & ~eye)

@@ -106,7 +106,7 @@ class ClusterPool:
         self._segment_start = torch.zeros(self.n_clusters, **kw)
         self._n_filled = 0
         self._winner = torch.full((cap,), -1, **kw)
-        self._dirty = True
+        self._dirty, self._check_fills, self._fills_indexed = True, False, -1
 
     @property
     def capacity(self) -> int:
@@ -170,30 +170,30 @@ class ClusterPool:
     def _write(
         self, item_ids: torch.Tensor, cluster_ids: torch.Tensor, rows: torch.Tensor | None
     ) -> None:
+        """Write without a host sync: every write to a slot carries the value of the slot's
+        LAST write (its winner), so duplicate indices write identical values and the
+        scatter order does not matter; counters count winners only."""
         items = item_ids.reshape(-1).to(self.device, torch.long)
         clusters = cluster_ids.reshape(-1).to(self.device, torch.long)
         self._check_write(items, clusters, rows)
         slot = self.slot_of(items, clusters)
-        keep = self._last_writes(slot)
-        kept = None if bool(keep.all()) else keep.nonzero().squeeze(1)  # None: no duplicates
-        if kept is not None:
-            slot, items, clusters = slot[kept], items[kept], clusters[kept]
+        win = self._last_writes(slot)
+        keep = win == torch.arange(slot.numel(), device=self.device)
+        items = items.index_select(0, win)
         old, old_written = self.item_ids[slot], self.written[slot]
-        new_fill = old < 0
+        new_fill = (old < 0) & keep
         self._counts += torch.stack([
-            torch.tensor(slot.numel(), device=self.device), new_fill.sum(),
-            ((old >= 0) & (old != items)).sum(), (old == items).sum(),
-            (self.clock - torch.where(new_fill, 0, old_written)).sum(),
+            keep.sum(), new_fill.sum(), ((old >= 0) & (old != items) & keep).sum(),
+            ((old == items) & keep).sum(),
+            ((self.clock - torch.where(new_fill, 0, old_written)) * keep).sum(),
         ])
         self.item_ids.index_copy_(0, slot, items)
         self.written.index_fill_(0, slot, self.clock)
         if self.rows is not None and rows is not None:
             rows = rows.reshape(-1, *self.row_shape).to(self.device, self.rows.dtype)
-            self.rows.index_copy_(0, slot, rows if kept is None else rows.index_select(0, kept))
-        added = clusters[new_fill]
-        self.segment_filled.index_add_(0, added, torch.ones_like(added))
-        if added.numel():
-            self._dirty = True
+            self.rows.index_copy_(0, slot, rows.index_select(0, win))
+        self.segment_filled.index_add_(0, clusters, new_fill.long())
+        self._check_fills = True  # the index is rebuilt only if a slot was newly filled
 
     def _check_write(
         self, items: torch.Tensor, clusters: torch.Tensor, rows: torch.Tensor | None
@@ -204,28 +204,39 @@ class ClusterPool:
         if (self.rows is None) != (rows is None):
             raise ConfigError("pool update: rows must be given exactly when the pool stores "
                               f"rows (row_shape={self.row_shape})")
-        if items.numel() and bool(((items < 0) | (clusters < 0)
-                                   | (clusters >= self.n_clusters)).any()):
-            raise ConfigError(f"pool update: item ids must be >= 0 and cluster ids in "
-                              f"[0, {self.n_clusters})")
+        if not items.numel():
+            return
+        bad = ((items < 0) | (clusters < 0) | (clusters >= self.n_clusters)).any()
+        msg = f"pool update: item ids must be >= 0 and cluster ids in [0, {self.n_clusters})"
+        if self.device.type != "cpu":  # checked on the device, without a host sync
+            torch._assert_async(~bad, msg)
+        elif bool(bad):
+            raise ConfigError(msg)
 
     def _last_writes(self, slot: torch.Tensor) -> torch.Tensor:
-        """bool [n]: True for the last write to each distinct slot (later writes win)."""
+        """int64 [n]: for each write, the position of the last write to its slot (later
+        writes win)."""
         order = torch.arange(slot.numel(), device=self.device)
         self._winner.scatter_reduce_(0, slot, order, reduce="amax")
-        keep = self._winner[slot] == order
-        self._winner[slot] = -1
-        return keep
+        win = self._winner[slot]
+        self._winner.index_fill_(0, slot, -1)
+        return win
 
     def _ensure_index(self) -> None:
-        """Rebuild the compacted index of filled slots when a new slot was filled."""
+        """Rebuild the compacted index of filled slots when a new slot was filled (one read
+        of the fill counter after an update; nothing when no update happened)."""
+        if self._check_fills:
+            self._check_fills = False
+            fills = int(self._counts[1])
+            if fills != self._fills_indexed:
+                self._dirty, self._fills_indexed = True, fills
         if not self._dirty:
             return
         idx = torch.nonzero(self.item_ids >= 0).squeeze(1)  # sorted, so grouped by segment
         self._n_filled = int(idx.numel())
         self._filled_index[: self._n_filled] = idx
         self._segment_start.copy_(torch.cumsum(self.segment_filled, 0) - self.segment_filled)
-        self._dirty = False
+        self._dirty, self._fills_indexed = False, int(self._counts[1])
 
     def sample_in_cluster(
         self, cluster_ids: torch.Tensor, n: int, generator: torch.Generator
@@ -320,4 +331,4 @@ class ClusterPool:
         if self.rows is not None:
             self.rows.copy_(state["rows"])
         self.clock = int(state["clock"])
-        self._dirty = True
+        self._dirty, self._check_fills = True, True

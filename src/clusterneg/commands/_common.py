@@ -25,8 +25,8 @@ from rich.table import Table
 
 from clusterneg.errors import ConfigError
 
-console = Console(stderr=False, markup=False, highlight=False)
-err_console = Console(stderr=True, markup=False, highlight=False)
+console = Console(stderr=False, markup=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 _VERBOSITY = 0  # -1 quiet, 0 normal, 1+ verbose
 

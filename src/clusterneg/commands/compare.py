@@ -49,6 +49,8 @@ def compare_command(
     option: list[str] = typer.Option(None, "--option", "-o",
                                      help="SAMPLER:KEY=VALUE fixed sampler option."),
     out: Path = typer.Option(Path("runs/compare"), help="Output directory."),
+    valid_users: int = typer.Option(0, help="Validate each epoch on a fixed seeded sample "
+                                    "of this many users (0: all); test always uses all."),
     resume: bool = typer.Option(False, help="Continue an interrupted comparison at --out "
                                 "(finished runs are loaded, not redone)."),
     overwrite: bool = typer.Option(False, help="Replace a finished comparison at --out."),
@@ -85,10 +87,14 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
               else [parse_sampler_name(s) for s in opts["samplers"].split(",") if s.strip()])
     if not chosen:
         raise ConfigError("--samplers: expected at least one sampler name")
+    if opts["valid_users"] < 0:
+        raise ConfigError(f"--valid-users must be 0 (all) or a positive count, "
+                          f"got {opts['valid_users']}")
     exp = ExperimentConfig(dataset=opts["dataset"], split=opts["split"],
                            encoder=opts["encoder"],
                            n_clusters=parse_n_clusters(opts["n_clusters"]),
-                           use_content=opts["content"], name_clusters=opts["names"])
+                           use_content=opts["content"], name_clusters=opts["names"],
+                           valid_users=opts["valid_users"])
     cfg = CompareConfig(
         samplers=chosen, seeds=opts["seeds"], budget=opts["budget"],
         model=ModelConfig(dim=opts["dim"], temperature=opts["temperature"],

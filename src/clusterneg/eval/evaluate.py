@@ -28,6 +28,7 @@ from clusterneg.eval.metrics import DEFAULT_KS, MetricResult, check_ks, ranking_
 log = logging.getLogger(__name__)
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+MAX_SCORES = 1 << 25  # scores held at once while ranking (128 MiB of float32)
 
 
 @dataclass
@@ -99,8 +100,13 @@ def rank_all_items(
     n_items: int,
     kmax: int,
     batch_size: int = 256,
+    max_scores: int = MAX_SCORES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``kmax`` items per user over the whole catalog, excluded items masked.
+
+    Users are scored in chunks, so memory stays bounded whatever the number of users; the
+    chunk also shrinks so that it never holds more than ``max_scores`` scores (a catalog of
+    10^6 items is ranked 32 users at a time by default).
 
     Args:
         score_fn: ``LongTensor [b] -> FloatTensor [b, n_items]``, any device.
@@ -108,12 +114,14 @@ def rank_all_items(
         exclude: CSR over all users of the items never to rank for that user.
         n_items: catalog size.
         kmax: list length (at most ``n_items``).
-        batch_size: users scored per call.
+        batch_size: users scored per call (at most).
+        max_scores: bound on ``users per call x n_items``.
 
     Returns:
         ``(topk int64 [U, kmax], scores float32 [U, kmax])``; ``-1`` / ``-inf`` where a user
         has fewer than ``kmax`` rankable items.
     """
+    batch_size = max(1, min(batch_size, max_scores // max(n_items, 1)))
     topk = np.empty((len(eval_users), kmax), dtype=np.int64)
     vals = np.empty((len(eval_users), kmax), dtype=np.float32)
     for s in range(0, len(eval_users), batch_size):

@@ -166,9 +166,9 @@ class ClusterGoobsSampler(GoobsSampler):
 
         Column k's same-cluster term ``n_cluster [k in pool] / n_filled(c_k)`` applies to
         row i only when ``c_i == c_k`` (then the segment counts are the same), so the
-        [B, B] result is a per-column value, overwritten on the few same-cluster pairs
-        (about B^2 / C of them, enumerated without a [B, B] comparison); the generic path
-        (:meth:`SamplerBase.in_batch_log_q`) gives the same numbers, slower.
+        [B, B] result picks, per pair, one of two per-column values (one ``torch.where``,
+        no host sync); the generic path (:meth:`SamplerBase.in_batch_log_q`) gives the
+        same numbers, slower.
         """
         if self.logq_mode != "mixture" or not self.in_batch or not self.n_cluster:
             return super().in_batch_log_q(batch, base)
@@ -181,10 +181,7 @@ class ClusterGoobsSampler(GoobsSampler):
             self.n_cluster / self.pool.segment_filled[col].clamp(min=1))
         lo = other.float().clamp(min=1e-30).log()
         hi = (other + term).float().clamp(min=1e-30).log()
-        out = lo[None, :].expand(items.shape[0], -1).clone()
-        rows, cols = same_key_pairs(col)
-        out[rows, cols] = hi[cols]
-        return out
+        return torch.where(col[:, None] == col[None, :], hi[None, :], lo[None, :])
 
     def cluster_draw(self, batch: Batch, model: Any) -> PoolDraw:
         """The ``n_cluster`` same-cluster negatives of each example, [B, n_cluster]

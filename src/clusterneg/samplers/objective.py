@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -33,8 +33,8 @@ ItemTower = Callable[[NegativeBlock], torch.Tensor]
 
 def sampler_loss(
     sampler: NegativeSampler, batch: Batch, blocks: list[NegativeBlock], user: torch.Tensor,
-    pos: torch.Tensor, item_tower: ItemTower, temperature: float,
-    item_log_freq: torch.Tensor, *, logq_correction: bool = True,
+    pos: torch.Tensor, item_tower: ItemTower | Sequence[torch.Tensor], temperature: float,
+    item_log_freq: torch.Tensor, *, logq_correction: bool = True, diagnostics: bool = True,
 ) -> LossOutput:
     """Sampled-softmax loss of ``batch`` with the sampler's negatives.
 
@@ -45,16 +45,21 @@ def sampler_loss(
         user: float32 [B, d] user vectors (L2-normalised).
         pos: float32 [B, d] positive item vectors.
         item_tower: block -> its item vectors [..., d]; skipped for blocks that carry
-            ``embeddings`` (a cross-batch FIFO).
+            ``embeddings`` (a cross-batch FIFO). Or the blocks' vectors already computed,
+            one per block (the trainer embeds every candidate in one tower call).
         temperature: softmax temperature.
         item_log_freq: float32 [N] log item share of training interactions (in-batch logQ).
         logq_correction: subtract the log expected counts from the logits.
+        diagnostics: compute the per-block diagnostics (off in the training loop).
     """
-    vecs = [b.embeddings if b.embeddings is not None else item_tower(b) for b in blocks]
+    if callable(item_tower):
+        vecs = [b.embeddings if b.embeddings is not None else item_tower(b) for b in blocks]
+    else:
+        vecs = list(item_tower)
     ib_log_q = sampler.in_batch_log_q(batch, in_batch_log_q(item_log_freq, batch.items))
     return sampled_softmax_loss(
         user, pos, batch.items, temperature, in_batch=sampler.in_batch,
         in_batch_log_q=ib_log_q, blocks=blocks, block_vectors=vecs,
         logq_correction=logq_correction, weights=batch.weights,
-        in_batch_valid=sampler.in_batch_valid(batch),
+        in_batch_valid=sampler.in_batch_valid(batch), diagnostics=diagnostics,
     )

@@ -127,12 +127,17 @@ def build_model(data: TrainData, model_cfg: ModelConfig, seed: int) -> TwoTower:
 
 def train_step(
     model: TwoTower, sampler: NegativeSampler, batch: Batch, optimizer: torch.optim.Optimizer,
-    ctx: SamplerContext, logq_correction: bool,
+    ctx: SamplerContext, logq_correction: bool, diagnostics: bool = False,
 ) -> LossOutput:
-    """One optimiser step of the sampled softmax with the sampler's negative blocks."""
+    """One optimiser step of the sampled softmax with the sampler's negative blocks.
+
+    The item tower runs once over the positives and every block's candidates
+    (:func:`candidate_vectors`); ``diagnostics`` also computes the loss's per-block
+    statistics (mean cosines, softmax mass shares), which the loop itself never reads.
+    """
     model.train()
     blocks = sampler.negatives(batch, model)
-    out, pos = batch_loss(model, sampler, batch, blocks, ctx, logq_correction)
+    out, pos = batch_loss(model, sampler, batch, blocks, ctx, logq_correction, diagnostics)
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     optimizer.step()
@@ -142,16 +147,59 @@ def train_step(
 
 def batch_loss(
     model: TwoTower, sampler: NegativeSampler, batch: Batch, blocks: list[NegativeBlock],
-    ctx: SamplerContext, logq_correction: bool,
+    ctx: SamplerContext, logq_correction: bool, diagnostics: bool = False,
 ) -> tuple[LossOutput, torch.Tensor]:
     """The sampled softmax of a batch and its negative blocks, and the positives' vectors
     (the differentiable part of a step, so DistributedDataParallel can wrap it)."""
     user = model.user_vectors(batch.users, exclude_items=batch.items)
-    pos = model.item_vectors(batch.items)
-    out = sampler_loss(sampler, batch, blocks, user, pos,
-                       lambda b: model.item_vectors(b.item_ids, b.rows), model.temperature,
-                       ctx.item_log_freq, logq_correction=logq_correction)
+    pos, vecs = candidate_vectors(model, batch.items, blocks)
+    out = sampler_loss(sampler, batch, blocks, user, pos, vecs, model.temperature,
+                       ctx.item_log_freq, logq_correction=logq_correction,
+                       diagnostics=diagnostics)
     return out, pos
+
+
+def candidate_vectors(
+    model: TwoTower, items: torch.Tensor, blocks: list[NegativeBlock],
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Item vectors of the positives [B, d] and of each block's candidates, from ONE
+    item-tower call over every candidate the tower must embed.
+
+    Blocks with precomputed ``embeddings`` (a cross-batch FIFO) use them. On the CPU, when no
+    block brings its own tower input ``rows``, the ids are deduplicated first (an item that
+    is a positive and a negative, or drawn twice, is embedded once; the gradient reaches it
+    through the gather); otherwise (rows, or an accelerator, where ``unique`` would cost a
+    host sync) positives and candidates go through the tower in one concatenated call.
+    """
+    todo = [b for b in blocks if b.embeddings is None]
+    if not todo:
+        return model.item_vectors(items), [b.embeddings for b in blocks]
+    ids = torch.cat([items.reshape(-1)] + [b.item_ids.reshape(-1) for b in todo])
+    if all(b.rows is None for b in todo):
+        if ids.device.type == "cpu":
+            uniq, inverse = torch.unique(ids, return_inverse=True)
+            flat = model.item_vectors(uniq).index_select(0, inverse)
+        else:
+            flat = model.item_vectors(ids)
+    else:
+        rows = [model.content_rows(items)] + [
+            b.rows.reshape(b.item_ids.numel(), -1) if b.rows is not None
+            else model.content_rows(b.item_ids.reshape(-1)) for b in todo]
+        flat = model.item_vectors(ids, torch.cat(rows))
+    parts = flat.split([items.numel()] + [b.item_ids.numel() for b in todo])
+    shaped = iter(p.view(*b.item_ids.shape, -1) for p, b in zip(parts[1:], todo, strict=True))
+    vecs = [b.embeddings if b.embeddings is not None else next(shaped) for b in blocks]
+    return parts[0].view(*items.shape, -1), vecs
+
+
+def make_optimizer(model: TwoTower, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam over every parameter; the fused kernel (one pass over each parameter, the same
+    update) where this torch build has it for the model's device."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _epoch_batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
@@ -190,7 +238,7 @@ def train(
     ctx = sampler_context(data, cfg)
     opts = dict(cfg.sampler_options) | dict(sampler_options or {})
     sampler = build_sampler(cfg.sampler, ctx, **opts)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     result = TrainResult(model=model, sampler=sampler)
     _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result, checkpoint)
     return result

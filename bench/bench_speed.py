@@ -1,0 +1,239 @@
+"""Training examples/s of in-batch, goobs and cluster-goobs in ONE run, on amazon-3cat.
+
+Each sampler gets its own model and optimiser; steps go through the trainer's own
+``train_step`` (so the numbers measure the code ``clusterneg train`` runs), interleaved in
+rotating order, same batches for every sampler, one torch thread. The data are the real
+amazon-3cat training interactions (leave-last-out, split seed 0: 77,373 users, 42,381 items);
+the item tower's content rows are seeded random 384-d rows, the shape of the MiniLM
+embeddings (the values do not change the cost); clusters are 300 seeded random labels (the cluster sizes barely change the
+cost of a draw). Model as in the amazon-3cat comparison: 64-d, user tower = mean of the last
+50 items (no user id), content + item id in the item tower, batch 256, 16 extra negatives per
+example for goobs and cluster-goobs (1 same-cluster + 15 random).
+
+``--profile`` also runs a fixed number of steps of each sampler under ``torch.profiler`` and
+``cProfile`` and writes ``bench/results/profile_<sampler>.json`` (top ops and Python
+functions by self time).
+
+Run (2-core machine, quiet as possible)::
+
+    PYTHONPATH=src python bench/bench_speed.py --tag after --rounds 6 --steps 30 --profile
+
+Writes ``bench/results/speed_<tag>.json`` and ``bench/results/speed_<tag>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clusterneg.model import ModelConfig
+from clusterneg.samplers import build_sampler
+from clusterneg.samplers.protocol import Batch
+from clusterneg.train.config import TrainConfig
+from clusterneg.train.trainer import TrainData, build_model, sampler_context, train_step
+
+try:
+    from clusterneg.train.trainer import make_optimizer
+except ImportError:  # the code before issue 12's changes: plain Adam, as its trainer built
+    def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+OUT = Path(__file__).resolve().parent / "results"
+DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
+#: label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
+#: negative sampling, Yang et al. 2020): each example still has 16 extra negatives.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "in-batch": ("in-batch", {}),
+    "goobs": ("goobs", {"n_negatives": 16}),
+    "cluster-goobs": ("cluster-goobs", {"n_negatives": 16}),
+    "goobs shared": ("goobs", {"n_negatives": 16, "shared": True}),
+    "cluster-goobs shared": ("cluster-goobs", {"n_negatives": 16, "shared": True}),
+}
+N_CLUSTERS, BATCH = 300, 256
+
+
+def load_train(seed: int = 0) -> tuple[TrainData, str]:
+    """amazon-3cat training split, random content rows and 300 random clusters."""
+    from clusterneg.data.load import load_dataset
+    from clusterneg.data.splits import make_split
+
+    ds = load_dataset(str(DATA))
+    split = make_split(ds, method="leave-last-out", seed=seed)
+    rng = np.random.default_rng(seed)
+    content = rng.standard_normal((ds.n_items, 384)).astype(np.float32)
+    content /= np.linalg.norm(content, axis=1, keepdims=True)
+    source = "seeded random 384-d rows (the MiniLM shape; values do not change the cost)"
+    cluster = rng.integers(0, N_CLUSTERS, ds.n_items).astype(np.int64)
+    return TrainData(ds.n_users, ds.n_items, split.train, content, cluster, N_CLUSTERS), source
+
+
+class Runner:
+    """One sampler with its own model and optimiser, stepping the trainer's train_step."""
+
+    def __init__(self, label: str, data: TrainData, threads: int) -> None:
+        name, options = VARIANTS[label]
+        cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads)
+        self.model = build_model(data, ModelConfig(dim=64, user_id=False), seed=0)
+        self.ctx = sampler_context(data, cfg)
+        self.sampler = build_sampler(name, self.ctx, **options)
+        self.opt = make_optimizer(self.model, cfg)
+        self.step_no = 0
+
+    def step(self, batch: Batch) -> tuple[float, float]:
+        """(CPU seconds, wall seconds) of one training step, loss read back. With one
+        thread, the CPU time is what the step costs whatever else the machine runs."""
+        batch.step = self.step_no
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = train_step(self.model, self.sampler, batch, self.opt, self.ctx, True)
+        float(out.loss.detach())
+        self.step_no += 1
+        return time.process_time() - c0, time.perf_counter() - t0
+
+
+def batches(data: TrainData, n: int, seed: int) -> list[Batch]:
+    gen = torch.Generator().manual_seed(seed)
+    users, items = torch.from_numpy(data.train.user), torch.from_numpy(data.train.item)
+    out = []
+    for _ in range(n):
+        idx = torch.randint(0, len(users), (BATCH,), generator=gen)
+        out.append(Batch(users[idx], items[idx]))
+    return out
+
+
+def throughput(runners: dict[str, Runner], data: TrainData, rounds: int, steps: int) -> dict:
+    """Median step time per sampler (CPU time, and wall time); samplers interleaved, in
+    rotating order, on the same batches."""
+    times: dict[str, list[float]] = {n: [] for n in runners}
+    walls: dict[str, list[float]] = {n: [] for n in runners}
+    warm = batches(data, 3, seed=99)
+    for r in runners.values():
+        for b in warm:
+            r.step(Batch(b.users, b.items))
+    for rep in range(rounds):
+        todo = batches(data, steps, seed=rep)
+        k = rep % len(runners)
+        order = list(runners)[k:] + list(runners)[:k]
+        for name in order:
+            for b in todo:
+                cpu, wall = runners[name].step(Batch(b.users, b.items))
+                times[name].append(cpu)
+                walls[name].append(wall)
+    eps = {n: BATCH / statistics.median(v) for n, v in times.items()}
+    eps_wall = {n: BATCH / statistics.median(v) for n, v in walls.items()}
+    return {"clock": "process CPU time (1 thread)", "examples_per_s_median": eps,
+            "ratio_to_in_batch": {n: eps[n] / eps["in-batch"] for n in eps},
+            "wall_examples_per_s_median": eps_wall,
+            "wall_ratio_to_in_batch": {n: eps_wall[n] / eps_wall["in-batch"] for n in eps},
+            "step_ms_median": {n: 1e3 * statistics.median(v) for n, v in times.items()},
+            "step_ms_p90": {n: 1e3 * float(np.percentile(v, 90)) for n, v in times.items()},
+            "rounds": rounds, "steps_per_round": steps}
+
+
+def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -> dict:
+    """torch.profiler op table and cProfile function table over ``steps`` steps each."""
+    summary = {}
+    todo = batches(data, steps, seed=1234)
+    for name, r in runners.items():
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for b in todo:
+                r.step(Batch(b.users, b.items))
+        ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total_us = sum(e.self_cpu_time_total for e in ops)
+        op_rows = [{"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1e3,
+                    "self_pct": 100 * e.self_cpu_time_total / max(total_us, 1)}
+                   for e in ops[:25]]
+        prof_py = cProfile.Profile()
+        prof_py.enable()
+        for b in todo:
+            r.step(Batch(b.users, b.items))
+        prof_py.disable()
+        st = pstats.Stats(prof_py)
+        rows = sorted(st.stats.items(), key=lambda kv: kv[1][3], reverse=True)  # cumtime
+        fn_rows = [{"function": f"{Path(f[0]).name}:{f[1]}({f[2]})", "calls": v[1],
+                    "self_ms": 1e3 * v[2], "cum_ms": 1e3 * v[3]} for f, v in rows[:40]]
+        res = {"sampler": name, "steps": steps, "batch": BATCH, "tag": tag,
+               "profiler_self_ms_total": total_us / 1e3, "ops_by_self_time": op_rows,
+               "python_by_cumulative_time": fn_rows}
+        (OUT / f"profile_{tag}_{name.replace(' ', '_')}.json").write_text(json.dumps(res, indent=2) + "\n")
+        summary[name] = {"ms_per_step": total_us / 1e3 / steps,
+                         "top_ops": [(o["op"], round(o["self_pct"], 1)) for o in op_rows[:8]]}
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tag", default="after")
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated labels among {list(VARIANTS)}")
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile-steps", type=int, default=40)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    data, source = load_train()
+    labels = [v for v in args.variants.split(",") if v]
+    runners = {n: Runner(n, data, args.threads) for n in labels}
+    res: dict[str, Any] = {
+        "command": ("PYTHONPATH=src python bench/bench_speed.py --tag {tag} --rounds {rounds} "
+                    "--steps {steps} --threads {threads} --variants '{variants}'").format(**vars(args))
+        + (" --profile" if args.profile else ""),
+        "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
+        "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
+        "batch": BATCH, "extra_negatives_per_example": 16,
+        "variants": {k: VARIANTS[k] for k in labels},
+        "threads": args.threads, "machine": platform.processor() or platform.machine(),
+        "load_avg_start": os.getloadavg(), "torch": torch.__version__,
+    }
+    res["throughput"] = throughput(runners, data, args.rounds, args.steps)
+    if args.profile:
+        res["profile"] = profile(runners, data, args.profile_steps, args.tag)
+    res["load_avg_end"] = os.getloadavg()
+    res["seconds"] = time.perf_counter() - t0
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"speed_{args.tag}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (OUT / f"speed_{args.tag}.md").write_text(table(res))
+    print(table(res))
+
+
+def table(res: dict) -> str:
+    tp = res["throughput"]
+    lines = [f"# Training speed on amazon-3cat ({res['content']})", "",
+             f"`{res['command']}`", "",
+             f"Batch {res['batch']}, {res['extra_negatives_per_example']} extra negatives per "
+             f"example (goobs; cluster-goobs 1 same-cluster + 15 random; *shared*: the random ones "
+             f"drawn once per batch), {res['n_clusters']} clusters, "
+             f"{res['threads']} thread, {tp['rounds']} rounds x {tp['steps_per_round']} steps "
+             f"per sampler, interleaved; load average {res['load_avg_start'][0]:.2f} at start, "
+             f"{res['load_avg_end'][0]:.2f} at end.", "",
+             "| sampler | examples/s (CPU time) | x in-batch | CPU ms/step median | p90 | "
+             "examples/s (wall) | x in-batch (wall) |",
+             "|---|---|---|---|---|---|---|"]
+    for n, eps in tp["examples_per_s_median"].items():
+        lines.append(f"| {n} | {eps:,.0f} | {tp['ratio_to_in_batch'][n]:.3f} | "
+                     f"{tp['step_ms_median'][n]:.1f} | {tp['step_ms_p90'][n]:.1f} | "
+                     f"{tp['wall_examples_per_s_median'][n]:,.0f} | "
+                     f"{tp['wall_ratio_to_in_batch'][n]:.3f} |")
+    if "profile" in res:
+        lines += ["", "Profile (torch.profiler, self CPU time; top ops, % of the step):", ""]
+        for n, p in res["profile"].items():
+            ops = ", ".join(f"{o} {pct}%" for o, pct in p["top_ops"])
+            lines.append(f"- **{n}** ({p['ms_per_step']:.1f} ms/step): {ops}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Chunked whole-corpus ranking: bounded chunks, same lists as one big call."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from clusterneg.data.user_items import UserItems
+from clusterneg.eval.evaluate import rank_all_items
+
+
+def test_chunks_respect_the_score_budget_and_give_the_same_top_k() -> None:
+    g = torch.Generator().manual_seed(0)
+    ue, ie = torch.randn(20, 4, generator=g), torch.randn(50, 4, generator=g)
+    exclude = UserItems.from_pairs(np.array([0, 0, 3, 19]), np.array([5, 7, 1, 49]), 20)
+    seen: list[int] = []
+
+    def score(u: torch.Tensor) -> torch.Tensor:
+        seen.append(len(u))
+        return ue[u] @ ie.T
+
+    users = np.arange(20)
+    small, small_v = rank_all_items(score, users, exclude, 50, 10, batch_size=8, max_scores=150)
+    assert max(seen) == 3 and sum(seen) == 20  # 150 // 50 items = 3 users per call
+    seen.clear()
+    big, big_v = rank_all_items(score, users, exclude, 50, 10, batch_size=64)
+    assert seen == [20]
+    assert np.array_equal(small, big) and np.allclose(small_v, big_v)
+    full = (ue @ ie.T)
+    full[0, [5, 7]] = full[3, 1] = full[19, 49] = float("-inf")
+    assert np.array_equal(big, full.topk(10, dim=1).indices.numpy())
+    assert 5 not in big[0] and 7 not in big[0] and 49 not in big[19]
+
+
+def test_validation_users_is_a_fixed_seeded_sorted_sample_of_users_with_targets() -> None:
+    from clusterneg.experiment import ExperimentConfig, prepare, validation_users
+
+    prep = prepare(ExperimentConfig("ml-100k", encoder="none", valid_users=100))
+    users = validation_users(prep)
+    assert users is not None and len(users) == 100 and len(set(users.tolist())) == 100
+    assert bool((np.diff(users) > 0).all())
+    assert bool((prep.valid_items.row_lengths()[users] > 0).all())
+    assert np.array_equal(users, validation_users(prep))  # same seed, same sample
+    prep.config.split_seed = 1
+    assert not np.array_equal(users, validation_users(prep))
+    prep.config.valid_users = 0
+    assert validation_users(prep) is None  # all users
+    prep.config.valid_users = 10**6
+    assert validation_users(prep) is None  # more than there are: all users
+
+
+def test_compare_refuses_a_negative_validation_sample(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "clusterneg.cli", "compare", "--valid-users", "-1",
+         "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "valid-users" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
