@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/clusterneg compare --dataset ml-100k --epochs 12 --out runs/demo
+	$(VENV)/bin/clusterneg compare --dataset ml-100k --epochs 12 --out runs/demo --overwrite
 
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
