@@ -12,9 +12,10 @@ References:
     for Recommendation" (LC-Rec), ICDE 2024; the paper clusterneg implements, arXiv
     2607.00448, "Reported results" (Amazon).
 
-Example:
-    >>> ds = load(Path("../shared/data/amazon-office"))
-    >>> ds.n_users, ds.n_items, len(ds.interactions)
+Example (on the development data beside the checkout; skipped in the test suite, which
+never depends on files outside the repository):
+    >>> ds = load(Path("../shared/data/amazon-office"))  # doctest: +SKIP
+    >>> ds.n_users, ds.n_items, len(ds.interactions)  # doctest: +SKIP
     (4905, 2420, 53258)
 """
 
