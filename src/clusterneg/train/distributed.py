@@ -45,7 +45,7 @@ from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
 from clusterneg.train.streaming import StreamData, install_estimates, stream_context
-from clusterneg.train.trainer import TrainResult, batch_loss
+from clusterneg.train.trainer import TrainResult, batch_loss, make_optimizer
 
 
 def init(device: str = "cpu") -> tuple[int, int]:
@@ -135,7 +135,7 @@ def train_distributed(
     sampler.generator.manual_seed(cfg.seed + rank)  # then per-rank draws
     sync = GlobalPoolSync(sampler)
     ddp = DistributedDataParallel(_BatchLoss(model, sampler, ctx, cfg.logq_correction))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     result = TrainResult(model=model, sampler=sampler)
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):

@@ -31,7 +31,7 @@ from clusterneg.samplers import build_sampler
 from clusterneg.samplers.protocol import Batch, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
-from clusterneg.train.trainer import TrainResult, train_step
+from clusterneg.train.trainer import TrainResult, make_optimizer, train_step
 
 
 @dataclass
@@ -94,7 +94,7 @@ def train_stream(
     model = TwoTower(model_cfg, data.n_users, data.n_items, content=content).to(cfg.device)
     ctx = stream_context(data, cfg)
     sampler = build_sampler(cfg.sampler, ctx, **cfg.sampler_options)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     result = TrainResult(model=model, sampler=sampler)
     task = progress.add_task(f"stream {cfg.sampler}", total=cfg.max_steps) if progress else None
     t0 = time.perf_counter()
