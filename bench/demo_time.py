@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     warm = (ROOT / ".cache" / "clusterneg" / "embeddings").exists()
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(["make", "demo"], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -26,13 +27,17 @@ def main() -> None:
     line = next(ln.strip() for ln in makefile.splitlines() if "compare" in ln and "VENV" in ln)
     out = {"command": "make demo", "runs": line, "exit_code": proc.returncode,
            "seconds": round(seconds, 1), "cpus": os.cpu_count(),
-           "embedding_cache_warm_before": warm}
+           "embedding_cache_warm_before": warm,
+           "load_1min_before": round(load_before, 2),
+           "load_1min_after": round(os.getloadavg()[0], 2)}
     res = ROOT / "bench" / "results"
     (res / "demo_time.json").write_text(json.dumps(out, indent=2) + "\n")
     (res / "demo_time.md").write_text(
         f"# make demo\n\n`python3 bench/demo_time.py` (runs `{line}`)\n\n"
-        f"| wall s | exit | cpus | embedding cache warm before |\n|---|---|---|---|\n"
-        f"| {out['seconds']} | {proc.returncode} | {out['cpus']} | {warm} |\n")
+        f"| wall s | exit | cpus | embedding cache warm before | load before / after |\n"
+        f"|---|---|---|---|---|\n"
+        f"| {out['seconds']} | {proc.returncode} | {out['cpus']} | {warm} "
+        f"| {out['load_1min_before']} / {out['load_1min_after']} |\n")
 
 
 if __name__ == "__main__":
