@@ -204,14 +204,18 @@ def step_dirs(state_dir: Path) -> list[tuple[int, Path]]:
 
 
 def save_state(state_dir: Path, step: int, payload: dict[str, Any]) -> Path:
-    """Write ``state_dir/step-<step>`` atomically and keep the :data:`KEEP` newest."""
+    """Write ``state_dir/step-<step>`` atomically (replacing a checkpoint of that step) and
+    keep the :data:`KEEP` newest."""
     skeleton, tensors = flatten(payload)
 
     def fill(tmp: Path) -> None:
         save_file(tensors, str(tmp / TENSORS))
         write_json(tmp / JSON, skeleton)
 
-    dest = write_run_dir(Path(state_dir) / f"step-{step:09d}", fill, kind="train-state")
+    # a checkpoint of the same step is replaced: a distributed rank resumed from an older
+    # step than its newest (see ``distributed.common_step``) writes that step again
+    dest = write_run_dir(Path(state_dir) / f"step-{step:09d}", fill, kind="train-state",
+                         overwrite=True)
     for _, old in step_dirs(state_dir)[:-KEEP]:
         if is_run_dir(old):  # only checkpoints this code wrote are ever deleted
             shutil.rmtree(old, ignore_errors=True)
@@ -266,17 +270,25 @@ class Checkpointing:
     def save(self, step: int, payload: dict[str, Any]) -> Path:
         return save_state(self.state_dir, step, {"config": self.config, **payload})
 
-    def load(self) -> dict[str, Any]:
-        """The newest checkpoint's payload, after checking the run configuration matches."""
-        path = self.check()
-        return load_state(path)
+    def load(self, step: int | None = None) -> dict[str, Any]:
+        """The payload of the newest checkpoint (or of ``step``), after checking the run
+        configuration matches."""
+        return load_state(self.check(step))
 
-    def check(self) -> Path:
-        """The newest checkpoint, if its run configuration is this run's (else ConfigError);
-        reads only its JSON, so a mismatch is reported before any data is loaded."""
-        path = latest_state(self.state_dir)
+    def steps(self) -> list[int]:
+        """The steps of the complete checkpoints in ``state_dir``, oldest first."""
+        return [s for s, _ in step_dirs(self.state_dir)]
+
+    def check(self, step: int | None = None) -> Path:
+        """The newest checkpoint (or that of ``step``), if its run configuration is this
+        run's (else ConfigError); reads only its JSON, so a mismatch is reported before any
+        data is loaded."""
+        path = latest_state(self.state_dir) if step is None else \
+            Path(self.state_dir) / f"step-{step:09d}"
         try:
             skeleton = json.loads((path / JSON).read_text(encoding="utf-8")).get("config", {})
+        except FileNotFoundError:
+            raise DataError(path, "no such checkpoint") from None
         except json.JSONDecodeError as exc:
             raise DataError(path / JSON, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
         saved = json.loads(json.dumps(unflatten(skeleton, {}), default=str))

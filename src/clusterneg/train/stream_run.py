@@ -60,17 +60,18 @@ class StreamSource:
         return asdict(self)
 
 
-def open_stream(src: StreamSource, cfg: TrainConfig
+def open_stream(src: StreamSource, cfg: TrainConfig, rank: int = 0, world: int = 1
                 ) -> tuple[ParquetStream, StreamData, StreamingFrequency]:
-    """The stream, what the run knows about its data, and a fresh frequency estimator;
-    every input is checked here, before the towers are built."""
+    """This rank's stream, what the run knows about its data, and a fresh frequency
+    estimator (over the global batch of ``world x B`` examples); every input is checked
+    here, before the towers are built."""
     n_users, n_items = id_space(src.data)
     stream = ParquetStream(src.data, cfg.batch_size, buffer_rows=src.buffer_rows,
-                           seed=cfg.seed)
+                           seed=cfg.seed, rank=rank, world=world)
     table = src.cluster_table()
     cluster, n_clusters = (None, 0) if table is None else read_item_clusters(table, n_items)
     data = StreamData(n_users, n_items, cluster, n_clusters)
-    freq = StreamingFrequency(n_buckets=n_items, batch_size=cfg.batch_size,
+    freq = StreamingFrequency(n_buckets=n_items, batch_size=cfg.batch_size * world,
                               alpha=src.freq_alpha, n_items=n_items, seed=cfg.seed,
                               device=cfg.device)
     return stream, data, freq

@@ -91,7 +91,7 @@ def train_stream(
         progress: a ``rich.progress.Progress``, or None.
         checkpoint: write resumable state every N steps and/or resume from the newest one.
     """
-    model, ctx, sampler, opt = _build(data, model_cfg, cfg, frequency)
+    model, ctx, sampler, opt = build_stream_run(data, model_cfg, cfg, frequency)
     result = TrainResult(model=model, sampler=sampler)
     st = LoopState()
     if checkpoint is not None and checkpoint.resume:
@@ -136,7 +136,7 @@ def _step_limit(cfg: TrainConfig, result: TrainResult) -> bool:
     return cfg.max_steps is not None and result.steps >= cfg.max_steps
 
 
-def _build(data: StreamData, model_cfg: ModelConfig, cfg: TrainConfig,
+def build_stream_run(data: StreamData, model_cfg: ModelConfig, cfg: TrainConfig,
            frequency: StreamingFrequency | None) -> tuple[TwoTower, SamplerContext, Any, Any]:
     """The seeded towers, sampler context, sampler and optimiser of a streamed run."""
     cfg.validate()
