@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.kill_helpers import kill_after_checkpoint
 
 from clusterneg.data.synth import SynthConfig, synthesize
 from clusterneg.train.state import step_dirs
@@ -98,16 +97,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> 
     ref, run, state = tmp_path / "ref", tmp_path / "run", tmp_path / "run.state"
     common = ("--epochs", "4", "--checkpoint-every", "23")
     assert _cli(*_train_args(syn, ref, *common)).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "clusterneg.cli",
-                             *_train_args(syn, run, *common)], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not step_dirs(state) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    alive = proc.poll() is None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert alive, "training finished before it could be killed"
+    kill_after_checkpoint([sys.executable, "-m", "clusterneg.cli",
+                           *_train_args(syn, run, *common)], _env(), [state])
     assert not (run / "model.safetensors").exists()
     step = step_dirs(state)[-1][0]
     steps_per_epoch = json.loads((ref / "metrics.json").read_text())["train"]["steps"] // 4

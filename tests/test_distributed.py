@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from tests.kill_helpers import kill_after_checkpoint
 
 from clusterneg.data.synth import SynthConfig, synthesize
 from clusterneg.train.state import step_dirs
@@ -50,13 +49,6 @@ def _torchrun(data: Path, out: Path, *extra: str) -> list[str]:
             "--checkpoint-every", "17", *extra]
 
 
-def _children(pid: int) -> list[int]:
-    """The processes ``pid`` started (torchrun starts its workers in sessions of their own,
-    so killing the launcher's process group would leave them running)."""
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
-
-
 def test_two_ranks_sigkilled_mid_epoch_resume_to_the_uninterrupted_weights(
         tmp_path: Path) -> None:
     """Each rank checkpoints its own state; after a SIGKILL of the whole torchrun group the
@@ -70,17 +62,8 @@ def test_two_ranks_sigkilled_mid_epoch_resume_to_the_uninterrupted_weights(
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     state = tmp_path / "run.state"
-    proc = subprocess.Popen(_torchrun(data, run), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 200
-    while (not all(step_dirs(state / f"rank-{r}") for r in (0, 1)) and proc.poll() is None
-           and time.monotonic() < deadline):
-        time.sleep(0.01)
-    alive = proc.poll() is None
-    for pid in _children(proc.pid) + [proc.pid]:  # both ranks (own sessions), the launcher
-        os.kill(pid, signal.SIGKILL)
-    proc.wait()
-    assert alive and not (run / "model").exists(), "training ended before it was killed"
+    kill_after_checkpoint(_torchrun(data, run), env, [state / "rank-0", state / "rank-1"])
+    assert not (run / "model").exists()
     steps_per_epoch = json.loads((ref / "rank0.json").read_text())["steps"] // 2
     assert step_dirs(state / "rank-0")[-1][0] % steps_per_epoch != 0  # mid-epoch
     done = subprocess.run(_torchrun(data, run, "--resume"), env=env, capture_output=True,
