@@ -11,6 +11,10 @@ and each step writes the estimates of the batch's items into the sampler context
 ``item_log_freq`` (read by the loss) and the sampler's ``item_freq`` (read by its in-batch
 proposal) before the step, so the correction uses the running estimate.
 
+A streamed run is resumable (:func:`stream_payload`, :func:`restore_stream`): besides the
+trainer's state it checkpoints the estimator and the installed estimates, and its data cursor
+is (epoch, batches taken from the stream), replayed from the seeded stream on resume.
+
 References:
     Yi et al., RecSys 2019, section 4 (streaming frequency estimation for logQ). Ji et al.,
     arXiv 2607.00448, 2026, section "Method" (the pool is refreshed by each training batch).
