@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from tests.kill_helpers import kill_after_checkpoint
 
 from clusterneg.data.synth import SynthConfig, synthesize
+from clusterneg.train.state import step_dirs
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -38,3 +40,41 @@ def test_two_ranks_hold_the_same_pool_and_weights_and_learn(tmp_path: Path) -> N
         assert np.mean(r["losses"][-10:]) < np.mean(r["losses"][:10])
     assert ranks[0]["losses"] != ranks[1]["losses"]  # each rank trains on its own data
     assert (out / "model" / "model.safetensors").exists()
+
+
+def _torchrun(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+            "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",
+            str(out), "--batch-size", "16", "--epochs", "2", "--negatives", "8",
+            "--checkpoint-every", "17", *extra]
+
+
+def test_two_ranks_sigkilled_mid_epoch_resume_to_the_uninterrupted_weights(
+        tmp_path: Path) -> None:
+    """Each rank checkpoints its own state; after a SIGKILL of the whole torchrun group the
+    resumed ranks continue from the newest step both wrote and end bit-identical to an
+    uninterrupted run (weights, pools, per-epoch losses)."""
+    data = synthesize(SynthConfig(n_items=300, n_interactions=9_600, n_users=150,
+                                  n_clusters=6, shard_rows=1_200, seed=4), tmp_path / "d")
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    done = subprocess.run(_torchrun(data, ref), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = tmp_path / "run.state"
+    kill_after_checkpoint(_torchrun(data, run), env, [state / "rank-0", state / "rank-1"])
+    assert not (run / "model").exists()
+    steps_per_epoch = json.loads((ref / "rank0.json").read_text())["steps"] // 2
+    assert step_dirs(state / "rank-0")[-1][0] % steps_per_epoch != 0  # mid-epoch
+    done = subprocess.run(_torchrun(data, run, "--resume"), env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a = load_file(str(ref / "model" / "model.safetensors"))
+    b = load_file(str(run / "model" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise
+    for r in (0, 1):
+        pa_, pb_ = (load_file(str(d / f"pool-rank{r}.safetensors")) for d in (ref, run))
+        assert all(torch.equal(pa_[k], pb_[k]) for k in pa_)
+        sa, sb = (json.loads((d / f"rank{r}.json").read_text()) for d in (ref, run))
+        assert sa["epoch_losses"] == sb["epoch_losses"] and sa["steps"] == sb["steps"]
+        assert len(sb["losses"]) < sb["steps"]  # the resumed process ran only the rest

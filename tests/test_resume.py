@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from tests.conftest import GENRES, write_synthetic
+from tests.kill_helpers import kill_after_checkpoint
 
 from clusterneg.train.state import flatten, latest_state, save_state, step_dirs, unflatten
 
@@ -47,15 +46,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> 
     ref, run = tmp_path / "ref", tmp_path / "run"
     subprocess.run(_cmd(data, emb, ref), env=_env(), check=True, capture_output=True)
     state = tmp_path / "run.state"
-    proc = subprocess.Popen(_cmd(data, emb, run, "--checkpoint-every", "25"), env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not step_dirs(state) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    alive = proc.poll() is None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert alive, "training finished before it could be killed"
+    kill_after_checkpoint(_cmd(data, emb, run, "--checkpoint-every", "25"), _env(), [state])
     assert not (run / "model.safetensors").exists()
     step = step_dirs(state)[-1][0]
     steps_per_epoch = json.loads((ref / "metrics.json").read_text())["train"]["steps"] // 2

@@ -90,3 +90,19 @@ def test_train_stream_with_online_frequencies_lowers_the_loss(tmp_path: Path) ->
     top = np.argsort(-truth)[:30]
     got = res.sampler.ctx.item_log_freq[torch.from_numpy(top)].exp().double().numpy()
     assert np.median(np.abs(got - truth[top]) / truth[top]) < 0.25
+
+
+@pytest.mark.parametrize("rows, batch", [(1500, 32), (1500, 1499), (1501, 50), (1500, 1500),
+                                         (1501, 1500), (1502, 1500)])
+def test_train_batches_counts_the_batches_of_two_rows_or_more(shards: Path, rows: int,
+                                                              batch: int) -> None:
+    """Known up front (distributed ranks agree on it once per epoch): every batch but the
+    last is full, and a last batch of one row does not count."""
+    if rows > 1500:  # one more file, of the extra rows
+        extra = np.arange(1500, rows)
+        pq.write_table(pa.table({"user_id": extra % 7, "item_id": extra}),
+                       shards / "part-9.parquet")
+    s = ParquetStream(shards, batch_size=batch, buffer_rows=max(batch, 200), read_rows=50)
+    sizes = [len(u) for u, _ in s.epoch(3)]
+    assert sum(sizes) == rows
+    assert s.train_batches() == sum(n >= 2 for n in sizes)

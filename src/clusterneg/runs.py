@@ -31,6 +31,9 @@ def load_run(run_dir: Path, prep: Prepared | None = None) -> tuple[TwoTower, Pre
             was trained on (items permuted, rows added or removed).
     """
     state, config, _ = load_checkpoint(run_dir)
+    if "stream" in config:
+        raise DataError(Path(run_dir) / "config.json", "a streamed run (train-stream) trained "
+                        "on every row of its data: there is no held-out split to evaluate")
     try:
         exp = ExperimentConfig(**config["experiment"])
         model_cfg = ModelConfig(**config["model"])

@@ -21,8 +21,8 @@ Example:
     >>> d = Path(tempfile.mkdtemp())
     >>> pq.write_table(pa.table({"user_id": range(10), "item_id": range(10)}), d / "a.parquet")
     >>> s = ParquetStream(d, batch_size=4, buffer_rows=6)
-    >>> [len(u) for u, _ in s.epoch(0)]
-    [4, 4, 2]
+    >>> [len(u) for u, _ in s.epoch(0)], s.train_batches()
+    ([4, 4, 2], 3)
     >>> sorted(int(i) for _, it in s.epoch(0) for i in it) == list(range(10))
     True
 """
@@ -82,6 +82,16 @@ class ParquetStream:
             units += [(path, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
         self.units = units[rank::world]
         self.n_rows = sum(n for *_, n in self.units)
+
+    def train_batches(self) -> int:
+        """Batches of at least 2 rows an epoch yields (the same every epoch): every batch but
+        the last is full, so ``ceil(n_rows / B)``, less a last batch of a single row.
+
+        Known up front, so ranks that must stop together agree once per epoch instead of
+        once per step.
+        """
+        n, b = self.n_rows, self.batch_size
+        return -(-n // b) - (1 if n % b == 1 else 0)
 
     def epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (users, items) int64 batches; the last one may be short."""

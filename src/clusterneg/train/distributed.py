@@ -30,22 +30,28 @@ import argparse
 import json
 import os
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from clusterneg.model import ModelConfig, TwoTower
-from clusterneg.samplers import build_sampler
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
-from clusterneg.train.streaming import StreamData, install_estimates, stream_context
-from clusterneg.train.trainer import TrainResult, batch_loss, make_optimizer
+from clusterneg.train.state import Checkpointing, LoopState
+from clusterneg.train.streaming import (
+    StreamData,
+    build_stream_run,
+    install_estimates,
+    restore_stream,
+    stream_payload,
+)
+from clusterneg.train.trainer import TrainResult, batch_loss
 
 
 def init(device: str = "cpu") -> tuple[int, int]:
@@ -114,86 +120,150 @@ class GlobalPoolSync:
 def train_distributed(
     stream: Any, data: StreamData, model_cfg: ModelConfig, cfg: TrainConfig,
     frequency: StreamingFrequency | None = None, on_step: Any | None = None,
+    checkpoint: Checkpointing | None = None,
 ) -> TrainResult:
     """Train on this rank's share of ``stream`` in the torchrun process group.
+
+    Resumable: each rank writes its own checkpoints (``checkpoint`` must point at a
+    per-rank directory, see :func:`rank_checkpointing`), since the sampler's generator, the
+    installed frequency estimates and the RNGs differ by rank; a resumed run continues from
+    the newest step that every rank has (:func:`common_step`). The cursor is (epoch, batches
+    taken), the same on every rank (they step together).
 
     Args:
         stream: a ``ParquetStream`` built with this rank's ``rank`` and ``world``.
         data, model_cfg, cfg: as for :func:`clusterneg.train.streaming.train_stream`.
         frequency: online item frequencies over the global batch (batch_size = world x B).
-        on_step: called as ``on_step(step, loss)`` after each step (logging, tests).
+        on_step: called as ``on_step(step, loss)`` after each step, ``loss`` a detached
+            device scalar (reading it is the caller's host sync, not the loop's).
+        checkpoint: this rank's checkpointing, or None.
     """
     rank = dist.get_rank()
-    cfg.validate()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)  # the same initial towers on every rank
-    content = None if data.content is None else torch.as_tensor(data.content).float()
-    model = TwoTower(model_cfg, data.n_users, data.n_items, content=content).to(cfg.device)
-    ctx = stream_context(data, cfg)
-    sampler = build_sampler(cfg.sampler, ctx, **cfg.sampler_options)  # common preload
-    sampler.generator.manual_seed(cfg.seed + rank)  # then per-rank draws
+    model, ctx, sampler, opt = build_stream_run(data, model_cfg, cfg, frequency)
+    sampler.generator.manual_seed(cfg.seed + rank)  # after a common preload, per-rank draws
     sync = GlobalPoolSync(sampler)
     ddp = DistributedDataParallel(_BatchLoss(model, sampler, ctx, cfg.logq_correction))
-    opt = make_optimizer(model, cfg)
     result = TrainResult(model=model, sampler=sampler)
+    st = LoopState()
+    if checkpoint is not None and checkpoint.resume:
+        payload = checkpoint.load(common_step(checkpoint, cfg.device))
+        st = restore_stream(payload, model, opt, sampler, ctx, frequency, result).to(cfg.device)
     t0 = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        losses = _epoch(stream.epoch(epoch), model, sampler, sync, ddp, opt, ctx, cfg,
-                        frequency, result, on_step)
-        result.epochs.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses
-                              else 0.0})
+    while st.epoch < cfg.epochs:
+        n_steps = _shortest(stream.train_batches(), cfg.device)  # ranks stop together
+        for users, items in islice(stream.epoch(st.epoch), st.position, n_steps):
+            if cfg.max_steps is not None and result.steps >= cfg.max_steps:
+                break
+            st.position += 1
+            batch = Batch(torch.from_numpy(users).to(cfg.device),
+                          torch.from_numpy(items).to(cfg.device), step=result.steps)
+            loss = _step(batch, model, sampler, sync, ddp, opt, ctx, frequency)
+            st.add_loss(loss)  # on the device: no host sync per step
+            result.steps += 1
+            result.examples += len(batch)
+            if on_step is not None:
+                on_step(result.steps, loss)
+            if checkpoint is not None and checkpoint.due(result.steps):
+                checkpoint.save(result.steps, stream_payload(model, opt, sampler, ctx,
+                                                             frequency, result, st))
+        result.epochs.append({"epoch": st.epoch, "loss": st.mean_loss()})
+        st.next_epoch()
         if cfg.max_steps is not None and result.steps >= cfg.max_steps:
             break
-    result.train_seconds = result.seconds = time.perf_counter() - t0
+    result.train_seconds += time.perf_counter() - t0
+    result.seconds = result.train_seconds
     result.best_epoch = len(result.epochs) - 1
     return result
 
 
-def _epoch(batches: Any, model: TwoTower, sampler: Any, sync: GlobalPoolSync,
-           ddp: nn.Module, opt: torch.optim.Optimizer, ctx: SamplerContext, cfg: TrainConfig,
-           frequency: StreamingFrequency | None, result: TrainResult,
-           on_step: Any | None) -> list[float]:
-    losses: list[float] = []
-    device = torch.device(cfg.device)
-    it = iter(batches)
-    while cfg.max_steps is None or result.steps < cfg.max_steps:
-        nxt = next(it, None)
-        alive = torch.tensor([0 if nxt is None or len(nxt[0]) < 2 else 1], device=device)
-        dist.all_reduce(alive, op=dist.ReduceOp.MIN)  # stop together
-        if not int(alive):
-            break
-        batch = Batch(torch.from_numpy(nxt[0]).to(device), torch.from_numpy(nxt[1]).to(device),
-                      step=result.steps)
-        pairs = sync.gather(batch)
-        if frequency is not None:
-            frequency.update(pairs[:, 0], batch.step)  # the global batch
-            install_estimates(frequency, ctx, sampler, batch.items)
-        model.train()
-        blocks = sampler.negatives(batch, model)
-        loss = ddp(batch, blocks)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sync.observe(batch, pairs)
-        losses.append(float(loss.detach()))
-        result.steps += 1
-        result.examples += len(batch)
-        if on_step is not None:
-            on_step(result.steps, losses[-1])
-    return losses
+def _step(batch: Batch, model: TwoTower, sampler: Any, sync: GlobalPoolSync, ddp: nn.Module,
+          opt: torch.optim.Optimizer, ctx: SamplerContext,
+          frequency: StreamingFrequency | None) -> torch.Tensor:
+    """One DDP step; the global batch updates the frequencies before and the pool after."""
+    pairs = sync.gather(batch)
+    if frequency is not None:
+        frequency.update(pairs[:, 0], batch.step)  # the global batch
+        install_estimates(frequency, ctx, sampler, batch.items)
+    model.train()
+    blocks = sampler.negatives(batch, model)
+    loss = ddp(batch, blocks)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sync.observe(batch, pairs)
+    return loss.detach()
+
+
+def _shortest(n: int, device: str) -> int:
+    """The smallest ``n`` over all ranks."""
+    t = torch.tensor([n], device=torch.device(device))
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t)
+
+
+def rank_checkpointing(state_dir: Path, rank: int, every: int, resume: bool,
+                       config: dict[str, Any]) -> Checkpointing:
+    """This rank's checkpoints, in ``state_dir/rank-<rank>``."""
+    return Checkpointing(Path(state_dir) / f"rank-{rank}", every, resume, config)
+
+
+def common_step(checkpoint: Checkpointing, device: str) -> int:
+    """The newest checkpoint step that every rank has written (a kill between two ranks'
+    writes leaves one rank a checkpoint ahead; each keeps its previous one). DataError when
+    the ranks share none."""
+    from clusterneg.errors import DataError
+    from clusterneg.train.state import KEEP
+
+    mine = checkpoint.steps()[-KEEP:]
+    padded = torch.full((KEEP,), -1, dtype=torch.int64, device=torch.device(device))
+    padded[: len(mine)] = torch.tensor(mine, dtype=torch.int64)
+    every = [torch.empty_like(padded) for _ in range(dist.get_world_size())]
+    dist.all_gather(every, padded)
+    shared = set.intersection(*({int(s) for s in t.tolist() if s >= 0} for t in every))
+    if not shared:
+        raise DataError(checkpoint.state_dir, "no checkpoint step that every rank has "
+                        "written (expected step-* directories from --checkpoint-every)")
+    return max(shared)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """torchrun entry point: train on a synth directory, write per-rank summaries."""
-    from safetensors.torch import save_file
+    """torchrun entry point: train on a synth directory (or shards with ``--clusters``), write
+    per-rank summaries, the pools, and rank 0's model; resumable with ``--checkpoint-every``
+    and ``--resume``."""
+    from clusterneg.train.stream_run import StreamSource, open_stream
 
-    from clusterneg.data.stream import ParquetStream
-    from clusterneg.train.checkpoint import save_checkpoint
+    args = _parser().parse_args(argv)
+    rank, world = init(args.device)
+    opts = {} if args.sampler == "in-batch" else {"n_negatives": args.negatives}
+    cfg = TrainConfig(sampler=args.sampler, sampler_options=opts, epochs=args.epochs,
+                      max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                      threads=args.threads, device=args.device)
+    src = StreamSource(str(args.data.resolve()), None if args.clusters is None
+                       else str(args.clusters.resolve()), buffer_rows=max(args.batch_size,
+                       200_000))
+    stream, data, est = open_stream(src, cfg, rank=rank, world=world)
+    ckpt = None
+    if args.checkpoint_every or args.resume:
+        run = {k: str(v) for k, v in vars(args).items()
+               if k not in ("out", "resume", "checkpoint_every", "state_dir")}
+        ckpt = rank_checkpointing(args.state_dir or args.out.with_name(f"{args.out.name}.state"),
+                                  rank, args.checkpoint_every, args.resume,
+                                  {"distributed": run, "world": {"size": world}})
+    losses: list[torch.Tensor] = []
+    res = train_distributed(stream, data, ModelConfig(dim=args.dim, history_len=0,
+                            content=False), cfg, frequency=est,
+                            on_step=lambda s, loss: losses.append(loss), checkpoint=ckpt)
+    _write_rank_outputs(args, res, rank, world, [float(x) for x in losses])
+    dist.barrier()
+    dist.destroy_process_group()
 
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path, help="a clusterneg data synth directory")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--clusters", type=Path, default=None,
+                    help="item_id, cluster table (default: DATA/latent_items.parquet)")
     ap.add_argument("--sampler", default="cluster-goobs")
     ap.add_argument("--negatives", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=256)
@@ -203,24 +273,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args(argv)
-    rank, world = init(args.device)
-    meta = json.loads((args.data / "synth.json").read_text())
-    import pyarrow.parquet as pq
+    ap.add_argument("--checkpoint-every", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--state-dir", type=Path, default=None,
+                    help="checkpoints (default: OUT.state; one rank-N folder per rank)")
+    return ap
 
-    cluster = pq.read_table(args.data / "latent_items.parquet")["cluster"].to_numpy()
-    data = StreamData(meta["n_users"], meta["n_items"], cluster, meta["n_clusters"])
-    opts = {} if args.sampler == "in-batch" else {"n_negatives": args.negatives}
-    cfg = TrainConfig(sampler=args.sampler, sampler_options=opts, epochs=args.epochs,
-                      max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                      threads=args.threads, device=args.device)
-    stream = ParquetStream(args.data, args.batch_size, buffer_rows=max(args.batch_size,
-                           200_000), seed=args.seed, rank=rank, world=world)
-    est = StreamingFrequency(meta["n_items"], args.batch_size * world, n_items=meta["n_items"])
-    losses: list[float] = []
-    res = train_distributed(stream, data, ModelConfig(dim=args.dim, history_len=0,
-                            content=False), cfg, frequency=est,
-                            on_step=lambda s, loss: losses.append(loss))
+
+def _write_rank_outputs(args: argparse.Namespace, res: TrainResult, rank: int, world: int,
+                        losses: list[float]) -> None:
+    """``rank<r>.json`` (steps, speed, the losses of the steps this process ran, each
+    epoch's mean loss, a weight checksum), ``pool-rank<r>.safetensors``, rank 0's model."""
+    from safetensors.torch import save_file
+
+    from clusterneg.train.checkpoint import save_checkpoint
+
     args.out.mkdir(parents=True, exist_ok=True)
     pool = getattr(res.sampler, "pool", None)
     if pool is not None:
@@ -230,14 +297,14 @@ def main(argv: list[str] | None = None) -> None:
     weights = sum(float(p.detach().double().sum()) for p in res.model.parameters())
     summary = {"rank": rank, "world": world, "steps": res.steps, "examples": res.examples,
                "seconds": res.train_seconds, "examples_per_s": res.examples_per_s,
-               "losses": losses, "weights_checksum": weights}
+               "losses": losses, "epoch_losses": [e["loss"] for e in res.epochs],
+               "weights_checksum": weights}
     if rank == 0:
         save_checkpoint(args.out / "model", res.model.state_dict(),
                         {"distributed": {k: str(v) for k, v in vars(args).items()},
-                         "sampler": res.sampler.config_dict()}, summary)
+                         "sampler": res.sampler.config_dict()}, summary,
+                        overwrite=args.resume)  # a run killed after writing it
     (args.out / f"rank{rank}.json").write_text(json.dumps(summary) + "\n")
-    dist.barrier()
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -125,29 +125,70 @@ def set_rng_state(state: dict[str, Any]) -> None:
 class LoopState:
     """The training loop's position and early-stopping record.
 
+    The epoch's loss is kept as a running sum on the model's device, so a step never reads the
+    loss back to the host (one sync per step on an accelerator); it is read once per epoch
+    (:meth:`mean_loss`) and saved as is in a checkpoint, so a resumed epoch's mean is exact.
+
     Args:
         epoch: current epoch (0-based).
-        position: batches of the epoch already trained.
-        order: int64 [n] the epoch's shuffle order (None before the epoch started).
+        position: batches of the epoch already trained (or, streamed, taken from the stream).
+        order: int64 [n] the epoch's shuffle order (None before the epoch started, and always
+            None for a streamed run, whose order is a function of seed, epoch and rank).
         shuffle_state: the shuffle generator's state right after drawing ``order``.
-        losses: per-step losses of the epoch so far.
+        loss_sum: float64 [] sum of the epoch's step losses so far (None before the first).
+        n_losses: how many step losses ``loss_sum`` adds up.
         bad: epochs without validation improvement (early stopping).
         best_state: model weights of the best validation epoch so far, or None.
+
+    Example:
+        >>> st = LoopState()
+        >>> for loss in (1.0, 2.0, 4.5):
+        ...     st.add_loss(torch.tensor(loss))
+        >>> st.mean_loss(), st.n_losses
+        (2.5, 3)
     """
 
     epoch: int = 0
     position: int = 0
     order: torch.Tensor | None = None
     shuffle_state: torch.Tensor | None = None
-    losses: list[float] = field(default_factory=list)
+    loss_sum: torch.Tensor | None = None
+    n_losses: int = 0
     bad: int = 0
     best_state: dict[str, torch.Tensor] | None = None
+
+    def add_loss(self, loss: torch.Tensor) -> None:
+        """Add a step's loss to the running sum, on its device (no host read)."""
+        value = loss.detach().to(torch.float64)
+        self.loss_sum = value.clone() if self.loss_sum is None else self.loss_sum.add_(value)
+        self.n_losses += 1
+
+    def mean_loss(self) -> float:
+        """The epoch's mean step loss so far (one host read), 0.0 before the first step."""
+        return float(self.loss_sum) / self.n_losses if self.n_losses else 0.0
+
+    def next_epoch(self) -> None:
+        """Move the cursor to the start of the next epoch (early-stopping record kept)."""
+        self.epoch, self.position, self.order, self.shuffle_state = self.epoch + 1, 0, None, None
+        self.loss_sum, self.n_losses = None, 0
+
+    def to(self, device: str | torch.device) -> LoopState:
+        """Put the running loss on ``device`` (a checkpoint holds it on the CPU)."""
+        if self.loss_sum is not None:
+            self.loss_sum = self.loss_sum.to(device)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopState:
+        d = dict(d)
+        if "losses" in d:  # a checkpoint written before the running sum: same information
+            losses = d.pop("losses")
+            d["loss_sum"] = torch.tensor(float(sum(losses)), dtype=torch.float64) \
+                if losses else None
+            d["n_losses"] = len(losses)
         return cls(**d)
 
 
@@ -163,14 +204,18 @@ def step_dirs(state_dir: Path) -> list[tuple[int, Path]]:
 
 
 def save_state(state_dir: Path, step: int, payload: dict[str, Any]) -> Path:
-    """Write ``state_dir/step-<step>`` atomically and keep the :data:`KEEP` newest."""
+    """Write ``state_dir/step-<step>`` atomically (replacing a checkpoint of that step) and
+    keep the :data:`KEEP` newest."""
     skeleton, tensors = flatten(payload)
 
     def fill(tmp: Path) -> None:
         save_file(tensors, str(tmp / TENSORS))
         write_json(tmp / JSON, skeleton)
 
-    dest = write_run_dir(Path(state_dir) / f"step-{step:09d}", fill, kind="train-state")
+    # a checkpoint of the same step is replaced: a distributed rank resumed from an older
+    # step than its newest (see ``distributed.common_step``) writes that step again
+    dest = write_run_dir(Path(state_dir) / f"step-{step:09d}", fill, kind="train-state",
+                         overwrite=True)
     for _, old in step_dirs(state_dir)[:-KEEP]:
         if is_run_dir(old):  # only checkpoints this code wrote are ever deleted
             shutil.rmtree(old, ignore_errors=True)
@@ -225,17 +270,25 @@ class Checkpointing:
     def save(self, step: int, payload: dict[str, Any]) -> Path:
         return save_state(self.state_dir, step, {"config": self.config, **payload})
 
-    def load(self) -> dict[str, Any]:
-        """The newest checkpoint's payload, after checking the run configuration matches."""
-        path = self.check()
-        return load_state(path)
+    def load(self, step: int | None = None) -> dict[str, Any]:
+        """The payload of the newest checkpoint (or of ``step``), after checking the run
+        configuration matches."""
+        return load_state(self.check(step))
 
-    def check(self) -> Path:
-        """The newest checkpoint, if its run configuration is this run's (else ConfigError);
-        reads only its JSON, so a mismatch is reported before any data is loaded."""
-        path = latest_state(self.state_dir)
+    def steps(self) -> list[int]:
+        """The steps of the complete checkpoints in ``state_dir``, oldest first."""
+        return [s for s, _ in step_dirs(self.state_dir)]
+
+    def check(self, step: int | None = None) -> Path:
+        """The newest checkpoint (or that of ``step``), if its run configuration is this
+        run's (else ConfigError); reads only its JSON, so a mismatch is reported before any
+        data is loaded."""
+        path = latest_state(self.state_dir) if step is None else \
+            Path(self.state_dir) / f"step-{step:09d}"
         try:
             skeleton = json.loads((path / JSON).read_text(encoding="utf-8")).get("config", {})
+        except FileNotFoundError:
+            raise DataError(path, "no such checkpoint") from None
         except json.JSONDecodeError as exc:
             raise DataError(path / JSON, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
         saved = json.loads(json.dumps(unflatten(skeleton, {}), default=str))

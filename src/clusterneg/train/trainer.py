@@ -259,7 +259,7 @@ def _loop(
     task = progress.add_task(f"train {cfg.sampler}", total=total) if progress else None
     st, t0 = LoopState(), time.perf_counter()
     if ckpt is not None and ckpt.resume:
-        st = restore_training(ckpt.load(), model, opt, sampler, result)
+        st = restore_training(ckpt.load(), model, opt, sampler, result).to(cfg.device)
         if progress is not None:
             progress.update(task, completed=result.steps)
     while st.epoch < cfg.epochs:
@@ -273,7 +273,7 @@ def _loop(
             batch = Batch(users[idx], items[idx], None if unit_weights else weights[idx],
                           step=result.steps)
             out = train_step(model, sampler, batch, opt, ctx, cfg.logq_correction)
-            st.losses.append(float(out.loss.detach()))
+            st.add_loss(out.loss)  # on the device: no host sync per step
             st.position += 1
             result.steps += 1
             result.examples += len(idx)
@@ -299,8 +299,8 @@ def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
                result: TrainResult, st: LoopState) -> bool:
     """Record the epoch, validate, update early stopping; True when training should stop."""
     epoch = st.epoch
-    row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(st.losses)) if st.losses
-                           else 0.0, "train_seconds": result.train_seconds}
+    row: dict[str, Any] = {"epoch": epoch, "loss": st.mean_loss(),
+                           "train_seconds": result.train_seconds}
     stop = cfg.max_steps is not None and result.steps >= cfg.max_steps
     if eval_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or stop):
         metrics = eval_fn(model)
@@ -315,5 +315,5 @@ def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
                  cfg.sampler, cfg.seed, epoch + 1, cfg.epochs, row["loss"],
                  cfg.valid_metric, score, result.best_valid, result.best_epoch + 1)
     result.epochs.append(row)
-    st.epoch, st.position, st.order, st.shuffle_state, st.losses = epoch + 1, 0, None, None, []
+    st.next_epoch()
     return stop or st.bad >= cfg.patience
