@@ -53,12 +53,18 @@ def main() -> None:
     ap.add_argument("--valid-users", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-train", action="store_true", help="diagnostics only")
+    ap.add_argument("--ratio", default=None, help="cluster:random of cluster-goobs (default: "
+                    "the protocol's)")
+    ap.add_argument("--tag", default="", help="results go to concepts_TAG.{json,md}")
+    ap.add_argument("--reuse-in-batch", action="store_true", help="take the in-batch run "
+                    "from concepts.json (same data, split, batch, seed: ratio-independent)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     doc: dict[str, Any] = {"command": "PYTHONPATH=src nice .venv/bin/python bench/concepts.py "
                            + " ".join(sys.argv[1:])}
     exp, sampler_opts = apply_protocol(args.protocol, ExperimentConfig(
-        dataset=args.dataset, n_clusters=args.coarse, valid_users=args.valid_users), {})
+        dataset=args.dataset, n_clusters=args.coarse, valid_users=args.valid_users),
+        {"cluster-goobs": {"ratio": args.ratio}} if args.ratio else {})
     prep = prepare(exp)
     coarse = prep.cluster_info
     t0 = time.perf_counter()
@@ -67,9 +73,7 @@ def main() -> None:
         options=ConceptOptions(args.max_concepts, args.titles, seed=exp.split_seed),
         user_items=prep.train_items.to_scipy(), cache_dir=exp.cache_dir)
     concept_s = time.perf_counter() - t0
-    _, plain = embed_and_cluster(prep.dataset, exp.encoder, concept.n_clusters,
-                                 seed=exp.split_seed, cache_dir=exp.cache_dir,
-                                 user_items=prep.train_items)
+    plain = kmeans_with_k(prep, exp, concept.n_clusters)
     info = concept.meta["concepts"]
     doc.update(dataset=Path(args.dataset).name, n_items=prep.dataset.n_items,
                protocol=args.protocol, batch_size=args.batch_size, concept_seconds=concept_s,
@@ -83,17 +87,39 @@ def main() -> None:
         variants = (("in-batch", "in-batch", plain), ("cluster-goobs k-means", "cluster-goobs",
                     plain), ("cluster-goobs concepts", "cluster-goobs", concept))
         for label, sampler, clusters in variants:
-            rows[label] = train_one(prep, clusters, label, sampler,
+            if label == "in-batch" and args.reuse_in_batch:
+                rows[label] = json.loads((RESULTS / "concepts.json").read_text())["runs"][label]
+                continue
+            rows[label] = train_one(prep, clusters, tagged(label, args.tag), sampler,
                                     sampler_opts.get(sampler, {}), args)
             print(label, rows[label]["metrics"], flush=True)
         doc["runs"] = rows
         doc["paired"] = {
-            f"{b} vs {a}": change(a, b) for a, b in (
+            f"{b} vs {a}": change(tagged(a, args.tag), tagged(b, args.tag)) for a, b in (
                 ("cluster-goobs k-means", "cluster-goobs concepts"),
                 ("in-batch", "cluster-goobs k-means"), ("in-batch", "cluster-goobs concepts"))}
-    out = RESULTS / "concepts.json"
-    write_text_atomic(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    write_text_atomic(RESULTS / "concepts.md", markdown(doc))
+    stem = f"concepts_{args.tag}" if args.tag else "concepts"
+    write_text_atomic(RESULTS / f"{stem}.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    write_text_atomic(RESULTS / f"{stem}.md", markdown(doc))
+
+
+def tagged(label: str, tag: str) -> str:
+    """The per-user file stem of a run (in-batch does not depend on the cluster options)."""
+    return label if not tag or label == "in-batch" else f"{label} {tag}"
+
+
+def kmeans_with_k(prep: Any, exp: Any, target: int) -> Any:
+    """Plain k-means that ends with ``target`` clusters after its small-cluster merge (the
+    requested k is raised until it does; the closest result otherwise)."""
+    best = None
+    for k in range(target, target + 10):
+        _, res = embed_and_cluster(prep.dataset, exp.encoder, k, seed=exp.split_seed,
+                                   cache_dir=exp.cache_dir, user_items=prep.train_items)
+        if best is None or abs(res.n_clusters - target) < abs(best.n_clusters - target):
+            best = res
+        if res.n_clusters >= target:
+            break
+    return best
 
 
 def summary(result: Any) -> dict[str, Any]:
@@ -160,8 +186,10 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"{d['size_max']} | {d['fn_in_cluster']:.4f} | {d['fn_lift']:.2f} | "
                      f"{d['content_hardness']:.3f} | {nmi} |")
     if "runs" in doc:
+        opts = doc["runs"]["cluster-goobs k-means"]["options"]
         lines += ["", f"## Training (protocol {doc['protocol']}, batch {doc['batch_size']}, "
-                  "one seed)", "", "| run | k | HR@50 | NDCG@10 | top-100 share | best epoch | "
+                  f"cluster-goobs {opts.get('n_cluster')} cluster + {opts.get('n_random')} "
+                  "random negatives, one seed)", "", "| run | k | HR@50 | NDCG@10 | top-100 share | best epoch | "
                   "train s |", "|:---|---:|---:|---:|---:|---:|---:|"]
         for name, r in doc["runs"].items():
             m = r["metrics"]

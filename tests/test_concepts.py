@@ -201,3 +201,42 @@ def test_cli_bad_concepts_one_line_exit_2(tmp_path: Path, argv: list[str]) -> No
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "--concepts" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_cache_is_written_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import clusterneg.cluster.concepts as concepts
+
+    class Dies(FakeLLM):
+        def __call__(self, prompts: list[list[dict[str, str]]]) -> list[str]:
+            if self.calls >= 4:
+                raise KeyboardInterrupt
+            return super().__call__(prompts)
+
+    monkeypatch.setattr(concepts, "SAVE_EVERY", 4)
+    with pytest.raises(KeyboardInterrupt):
+        split(Dies(), cache=tmp_path)
+    rerun = FakeLLM()
+    split(rerun, cache=tmp_path)
+    assert rerun.calls == 12 - 4  # the first chunk of four was kept
+
+
+@pytest.mark.slow
+def test_smollm2_and_minilm_split_a_mixed_cluster() -> None:
+    """The real models: one cluster of pens and tapes is split into at least two concepts
+    whose labels mention what they hold."""
+    from clusterneg.cluster.naming import SmolLM2Namer
+    from clusterneg.encode.factory import build_encoder
+    from clusterneg.encode.postprocess import l2_normalize
+
+    titles = ["BIC ballpoint pens, blue, 12 pack", "Pilot G2 gel pens, black",
+              "Paper Mate ballpoint pens", "Uni-ball gel pens, assorted",
+              "Scotch Magic Tape, 3 rolls", "Duck packaging tape with dispenser",
+              "Scotch shipping packaging tape", "3M masking tape, 1 inch"]
+    enc = build_encoder("minilm")
+    emb = l2_normalize(enc.encode(titles))
+    coarse = coarse_result(np.zeros(8, np.int64), emb)
+    res = split_into_concepts(emb, coarse, titles, generator=SmolLM2Namer(max_new_tokens=8),
+                              label_encoder=lambda labs: l2_normalize(enc.encode(labs)),
+                              options=ConceptOptions(min_concept_size=2), cache=False)
+    assert res.n_clusters >= 2, res.meta["concepts"]["per_cluster"]
+    assert res.item_cluster[0] != res.item_cluster[4]

@@ -74,6 +74,8 @@ SHOTS: tuple[tuple[str, str], ...] = (
 )
 
 LabelEncoder = Callable[[list[str]], np.ndarray]
+#: Replies are written to the cache after every this many prompts.
+SAVE_EVERY = 32
 
 
 def build_messages(title: str) -> Messages:
@@ -232,12 +234,16 @@ def propose_labels(titles: Sequence[str], samples: list[np.ndarray], generator: 
             for j in wanted}
     replies = {j: store.get(keys[j]) if store else None for j in wanted}
     todo = [j for j in wanted if replies[j] is None]
-    if todo:
-        raw = _generate(generator, [prompts[j] for j in todo], progress)
-        fresh = dict(zip(todo, raw, strict=True))
+    task = None if progress is None else progress.add_task("labelling titles", total=len(todo))
+    for start in range(0, len(todo), SAVE_EVERY):  # saved as it goes: a killed run resumes
+        chunk = todo[start:start + SAVE_EVERY]
+        fresh = dict(zip(chunk, _generate(generator, [prompts[j] for j in chunk], None),
+                         strict=True))
         if store:
             store.put({keys[j]: r for j, r in fresh.items()})
         replies.update(fresh)
+        if progress is not None:
+            progress.advance(task, len(chunk))
     stats = {"prompts": len(wanted), "generated": len(todo), "cached": len(wanted) - len(todo)}
     return [[str(replies[int(j)]) for j in s] for s in samples], stats
 
