@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=2)
     ap.add_argument("--valid-users", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (the split, the "
+                    "clusters and the validation sample keep seed 0)")
     ap.add_argument("--no-train", action="store_true", help="diagnostics only")
     ap.add_argument("--ratio", default=None, help="cluster:random of cluster-goobs (default: "
                     "the protocol's)")
@@ -76,13 +78,15 @@ def main() -> None:
     plain = kmeans_with_k(prep, exp, concept.n_clusters)
     info = concept.meta["concepts"]
     doc.update(dataset=Path(args.dataset).name, n_items=prep.dataset.n_items,
-               protocol=args.protocol, batch_size=args.batch_size, concept_seconds=concept_s,
+               protocol=args.protocol, batch_size=args.batch_size, train_seed=args.seed,
+               concept_seconds=concept_s,
                concepts={k: v for k, v in info.items() if k != "per_cluster"},
                per_cluster=info["per_cluster"],
                diagnostics={"coarse k-means": summary(coarse), "concepts": summary(concept),
                             "k-means same k": summary(plain)})
     print(json.dumps(doc["diagnostics"], indent=1), flush=True)
     rows: dict[str, Any] = {}
+    reuse = args.reuse_in_batch
     if not args.no_train:
         variants = (("in-batch", "in-batch", plain), ("cluster-goobs k-means", "cluster-goobs",
                     plain), ("cluster-goobs concepts", "cluster-goobs", concept))
@@ -90,12 +94,13 @@ def main() -> None:
             if label == "in-batch" and args.reuse_in_batch:
                 rows[label] = json.loads((RESULTS / "concepts.json").read_text())["runs"][label]
                 continue
-            rows[label] = train_one(prep, clusters, tagged(label, args.tag), sampler,
+            rows[label] = train_one(prep, clusters, tagged(label, args.tag, reuse), sampler,
                                     sampler_opts.get(sampler, {}), args)
             print(label, rows[label]["metrics"], flush=True)
         doc["runs"] = rows
         doc["paired"] = {
-            f"{b} vs {a}": change(tagged(a, args.tag), tagged(b, args.tag)) for a, b in (
+            f"{b} vs {a}": change(tagged(a, args.tag, reuse), tagged(b, args.tag, reuse))
+            for a, b in (
                 ("cluster-goobs k-means", "cluster-goobs concepts"),
                 ("in-batch", "cluster-goobs k-means"), ("in-batch", "cluster-goobs concepts"))}
     stem = f"concepts_{args.tag}" if args.tag else "concepts"
@@ -103,9 +108,9 @@ def main() -> None:
     write_text_atomic(RESULTS / f"{stem}.md", markdown(doc))
 
 
-def tagged(label: str, tag: str) -> str:
+def tagged(label: str, tag: str, reuse: bool = True) -> str:
     """The per-user file stem of a run (in-batch does not depend on the cluster options)."""
-    return label if not tag or label == "in-batch" else f"{label} {tag}"
+    return label if not tag or (label == "in-batch" and reuse) else f"{label} {tag}"
 
 
 def kmeans_with_k(prep: Any, exp: Any, target: int) -> Any:
@@ -141,7 +146,8 @@ def train_one(prep: Any, clusters: Any, label: str, sampler: str, opts: dict[str
     prep.item_cluster = np.asarray(clusters.item_cluster, np.int64)
     prep.n_clusters, prep.cluster_info = clusters.n_clusters, clusters
     cfg = TrainConfig(sampler=sampler, sampler_options=opts, epochs=args.epochs,
-                      batch_size=args.batch_size, patience=args.patience, threads=args.threads)
+                      batch_size=args.batch_size, patience=args.patience, threads=args.threads,
+                      seed=args.seed)
     res = run(prep, ModelConfig(), cfg)
     PER_USER.mkdir(parents=True, exist_ok=True)
     np.savez(PER_USER / f"{label.replace(' ', '_')}.npz", **res.per_user)
@@ -194,7 +200,8 @@ def markdown(doc: dict[str, Any]) -> str:
                   "|:---|---:|---:|---:|---:|---:|---:|"]
         for name, r in doc["runs"].items():
             m = r["metrics"]
-            lines.append(f"| {name} | {r['n_clusters']} | {m['hr@50']:.4f} | "
+            k = r["n_clusters"] if r["sampler"].startswith("cluster") else "-"
+            lines.append(f"| {name} | {k} | {m['hr@50']:.4f} | "
                          f"{m['ndcg@10']:.4f} | {r['top100_share']:.3f} | {r['best_epoch']} | "
                          f"{r['train_seconds']:.0f} |")
         lines += ["", "| paired change | HR@50 [95% CI] | NDCG@10 [95% CI] |", "|:---|---:|---:|"]
