@@ -195,7 +195,7 @@ def markdown(doc: dict[str, Any]) -> str:
         opts = doc["runs"]["cluster-goobs k-means"]["options"]
         lines += ["", f"## Training (protocol {doc['protocol']}, batch {doc['batch_size']}, "
                   f"cluster-goobs {opts.get('n_cluster')} cluster + {opts.get('n_random')} "
-                  "random negatives, one seed)", "",
+                  f"random negatives, training seed {doc.get('train_seed', 0)})", "",
                   "| run | k | HR@50 | NDCG@10 | top-100 share | best epoch | train s |",
                   "|:---|---:|---:|---:|---:|---:|---:|"]
         for name, r in doc["runs"].items():
