@@ -346,7 +346,7 @@ def concept_clusters(dataset: Any, emb: np.ndarray, coarse: Any, *, encoder_spec
     (centred / whitened against the catalog): MiniLM's are not.
     """
     from clusterneg.cluster.naming import SmolLM2Namer
-    from clusterneg.cluster.pipeline import category_level_for
+    from clusterneg.cluster.pipeline import category_level_for, example_titles
     from clusterneg.encode.factory import build_encoder
     from clusterneg.encode.postprocess import l2_normalize
     from clusterneg.encode.template import item_titles
@@ -366,8 +366,10 @@ def concept_clusters(dataset: Any, emb: np.ndarray, coarse: Any, *, encoder_spec
 
         generator = SmolLM2Namer(max_new_tokens=8, batch_size=8, model_cache=None if (
             cache_dir is None) else Path(cache_dir) / "models")
-    return split_into_concepts(
+    result = split_into_concepts(
         emb, coarse, item_titles(dataset.catalog), generator=generator,
         label_encoder=label_encoder, options=options, user_items=user_items,
         categories=dataset.catalog.categories(), category_level=category_level_for(dataset),
         cache=cache_dir, progress=progress)
+    result.examples = example_titles(dataset, emb, result)
+    return result
