@@ -60,7 +60,13 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="results go to concepts_TAG.{json,md}")
     ap.add_argument("--reuse-in-batch", action="store_true", help="take the in-batch run "
                     "from concepts.json (same data, split, batch, seed: ratio-independent)")
+    ap.add_argument("--pool", default=None, help="only pool finished runs: comma-separated "
+                    "tags of runs with the same settings but another --seed ('' = untagged); "
+                    "per-user metrics are averaged over them")
     args = ap.parse_args()
+    if args.pool is not None:
+        pool(args.pool.split(","))
+        return
     torch.set_num_threads(args.threads)
     doc: dict[str, Any] = {"command": "PYTHONPATH=src nice .venv/bin/python bench/concepts.py "
                            + " ".join(sys.argv[1:])}
@@ -106,6 +112,35 @@ def main() -> None:
     stem = f"concepts_{args.tag}" if args.tag else "concepts"
     write_text_atomic(RESULTS / f"{stem}.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
     write_text_atomic(RESULTS / f"{stem}.md", markdown(doc))
+
+
+def pool(tags: list[str]) -> None:
+    """Seed-averaged paired changes over the runs tagged ``tags`` ->
+    ``concepts_pooled.{json,md}``."""
+    labels = ("in-batch", "cluster-goobs k-means", "cluster-goobs concepts")
+    runs = {lab: [dict(np.load(PER_USER / f"{tagged(lab, t, False).replace(' ', '_')}.npz"))
+                  for t in tags] for lab in labels}
+    doc: dict[str, Any] = {
+        "command": "PYTHONPATH=src nice .venv/bin/python bench/concepts.py "
+                   + " ".join(sys.argv[1:]), "tags": tags, "paired": {}}
+    for a, b in ((labels[1], labels[2]), (labels[0], labels[1]), (labels[0], labels[2])):
+        doc["paired"][f"{b} vs {a}"] = {}
+        for m in METRICS:
+            t = paired_compare(runs[a], runs[b], m, n_boot=1000, seed=0)
+            doc["paired"][f"{b} vs {a}"][m] = {
+                "base_mean": t["base_mean"], "rel": t["mean_diff"] / t["base_mean"],
+                "rel_ci_low": t["rel_ci_low"], "rel_ci_high": t["rel_ci_high"],
+                "real": bool(t["real"])}
+    lines = [f"# Concepts vs k-means, per-user metrics averaged over {len(tags)} training seeds",
+             "", f"`{doc['command']}`", "", "| paired change | HR@50 [95% CI] | NDCG@10 [95% CI] |",
+             "|:---|---:|---:|"]
+    for name, ch in doc["paired"].items():
+        cells = [f"{v['rel']:+.1%} [{v['rel_ci_low']:+.1%}, {v['rel_ci_high']:+.1%}]"
+                 for v in (ch[m] for m in METRICS)]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    write_text_atomic(RESULTS / "concepts_pooled.json", json.dumps(doc, indent=1) + "\n")
+    write_text_atomic(RESULTS / "concepts_pooled.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def tagged(label: str, tag: str, reuse: bool = True) -> str:
