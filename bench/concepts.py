@@ -12,6 +12,11 @@ to ``runs/concepts/`` (not committed).
     PYTHONPATH=src nice .venv/bin/python bench/concepts.py \
         --dataset ../shared/data/amazon-office --coarse 16 --max-concepts 4 \
         --batch-size 64 --epochs 8 --patience 2 --protocol paper --threads 1
+    # the same with another training seed, then both seeds averaged per user
+    PYTHONPATH=src nice .venv/bin/python bench/concepts.py ... --seed 1 --tag seed1
+    PYTHONPATH=src .venv/bin/python bench/concepts.py --pool ,seed1
+    # a larger cluster share, reusing the in-batch run: --ratio 8:24 --tag ratio8-24
+    # --reuse-in-batch
 """
 
 from __future__ import annotations
