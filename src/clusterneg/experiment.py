@@ -45,6 +45,8 @@ class ExperimentConfig:
         valid_users: validate (epoch and tuning choices) on a fixed random sample of this
             many users (seeded by ``split_seed``); 0: every user. The test split always
             ranks every user.
+        concepts: split each k-means cluster into at most this many LLM-named concepts
+            (:mod:`clusterneg.cluster.concepts`); 0: plain k-means.
     """
 
     dataset: str = "ml-100k"
@@ -56,6 +58,7 @@ class ExperimentConfig:
     cache_dir: str | None = None
     name_clusters: bool = False
     valid_users: int = 0
+    concepts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +126,13 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
         emb, info = embed_and_cluster(ds, cfg.encoder, cfg.n_clusters, seed=cfg.split_seed,
                                       cache_dir=cfg.cache_dir, user_items=prep.train_items,
                                       name=cfg.name_clusters, progress=progress)
+        if cfg.concepts:
+            from clusterneg.cluster.concepts import ConceptOptions, concept_clusters
+
+            info = concept_clusters(ds, emb, info, encoder_spec=cfg.encoder,
+                                    options=ConceptOptions(cfg.concepts, seed=cfg.split_seed),
+                                    user_items=prep.train_items.to_scipy(),
+                                    cache_dir=cfg.cache_dir, progress=progress)
         prep.content = emb
         prep.item_cluster = np.asarray(info.item_cluster, dtype=np.int64)
         prep.n_clusters = info.n_clusters

@@ -32,6 +32,32 @@ def parse_n_clusters(value: str | int, option: str = "--n-clusters") -> int | st
     return "auto"
 
 
+#: Most concepts a cluster can be split into (each comes from a labelled title; the concept
+#: module labels 12 titles per cluster).
+MAX_CONCEPTS = 12
+
+
+def parse_concepts(value: Any, encoder: str = "minilm", option: str = "--concepts") -> int:
+    """0 (plain k-means) or 2..MAX_CONCEPTS LLM concepts per k-means cluster; concepts need
+    a text encoder.
+
+    Example:
+        >>> parse_concepts(0), parse_concepts("4")
+        (0, 4)
+    """
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{option} must be an integer, got {value!r}") from None
+    if n != 0 and not 2 <= n <= MAX_CONCEPTS:
+        raise ConfigError(f"{option} must be 0 (plain k-means) or 2..{MAX_CONCEPTS} concepts "
+                          f"per cluster, got {n}")
+    if n and (encoder == "none" or encoder == "smollm2" or encoder.endswith(".gguf")):
+        raise ConfigError(f"{option} needs item embeddings without post-processing (labels "
+                          f"are embedded alone), so not --encoder {encoder}; use minilm")
+    return n
+
+
 def finite(option: str, value: float) -> float:
     """``value`` unless it is not a number, NaN or infinite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -123,7 +123,14 @@ def parse_sampler_name(name: str) -> str:
 def check_compute_options(opts: dict[str, Any]) -> None:
     """The cheap checks every computing command runs first: numbers finite and in range,
     a known split, a valid device, ``--n-clusters`` parsed (no torch import needed)."""
-    from clusterneg.validate import SPLITS, device, one_of, parse_n_clusters, training_options
+    from clusterneg.validate import (
+        SPLITS,
+        device,
+        one_of,
+        parse_concepts,
+        parse_n_clusters,
+        training_options,
+    )
 
     training_options(**opts)
     if "split" in opts:
@@ -132,3 +139,5 @@ def check_compute_options(opts: dict[str, Any]) -> None:
         device(opts["device"])
     if "n_clusters" in opts:
         parse_n_clusters(opts["n_clusters"])
+    if "concepts" in opts:
+        parse_concepts(opts["concepts"], opts.get("encoder", "minilm"))

@@ -14,24 +14,34 @@ from clusterneg.commands._common import console
 from clusterneg.commands.embed import ENCODER_HELP, encoder_options, make_progress, set_threads
 from clusterneg.errors import ConfigError
 from clusterneg.outputs import check_output, write_run_dir
-from clusterneg.validate import at_least, parse_n_clusters
+from clusterneg.validate import at_least, parse_concepts, parse_n_clusters
 
 clusters_app = typer.Typer(help="Inspect item clusters.", no_args_is_help=True)
 
 
 def run_clustering(dataset: str, encoder: str, n_clusters: str, seed: int,
                    cache_dir: Path | None, opts: dict[str, Any], min_cluster_size: int,
-                   postprocess: str | None, name: bool) -> Any:
-    """Load the data and call :func:`embed_and_cluster` with a progress bar."""
+                   postprocess: str | None, name: bool, concepts: int = 0) -> Any:
+    """Load the data and call :func:`embed_and_cluster` with a progress bar (then, with
+    ``concepts``, split each cluster into LLM-named concepts)."""
     from clusterneg.cluster import embed_and_cluster
     from clusterneg.data.load import load_dataset
 
     ds = load_dataset(dataset)
     with make_progress() as progress:
-        _, result = embed_and_cluster(
+        emb, result = embed_and_cluster(
             ds, encoder, parse_n_clusters(n_clusters), seed=seed, cache_dir=cache_dir,
             postprocess=postprocess, min_cluster_size=min_cluster_size, name=name,
             encoder_opts=opts, progress=progress)
+        if concepts:
+            from clusterneg.cluster.concepts import ConceptOptions, concept_clusters
+            from clusterneg.cluster.pipeline import training_matrix
+
+            result = concept_clusters(
+                ds, emb, result, encoder_spec=encoder, cache_dir=cache_dir,
+                options=ConceptOptions(concepts, min_concept_size=min_cluster_size, seed=seed),
+                user_items=training_matrix(ds, None, seed), encoder_opts=opts,
+                progress=progress)
     result.meta["dataset_spec"] = dataset
     result.meta["encoder_spec"] = encoder
     return result
@@ -48,6 +58,8 @@ def cluster_command(
     postprocess: str = typer.Option(
         None, help="none | center | whiten | whiten:DIM (default: per encoder)."),
     names: bool = typer.Option(False, "--names/--no-names", help="Name clusters with SmolLM2."),
+    concepts: int = typer.Option(0, help="Split each cluster into up to N concepts that "
+                                 "SmolLM2 names from the item titles (0: plain k-means)."),
     batch_size: int = typer.Option(None, help="Encoder texts per forward pass."),
     pooling: str = typer.Option(None, help="Causal LMs: mean | last."),
     dtype: str = typer.Option(None, help="float32 | bfloat16."),
@@ -59,13 +71,14 @@ def cluster_command(
 ) -> None:
     """Cluster the items' content embeddings and print how good the negatives will be."""
     parse_n_clusters(n_clusters)
+    parse_concepts(concepts, encoder)
     opts = encoder_options(batch_size, pooling, dtype, None, device)
     at_least("--min-cluster-size", min_cluster_size, 1)
     if out is not None:
         check_output(out, overwrite=overwrite)
     set_threads(threads)
     result = run_clustering(dataset, encoder, n_clusters, seed, cache_dir, opts,
-                            min_cluster_size, postprocess, names)
+                            min_cluster_size, postprocess, names, concepts)
     if out is not None:
         write_run_dir(out, result.save, kind="cluster", overwrite=overwrite)
     if as_json:

@@ -35,6 +35,8 @@ def compare_command(
     budget: int = typer.Option(1, help="Tuning trials per sampler on validation."),
     encoder: str = typer.Option("minilm", help="Item text encoder ('none': ids only)."),
     n_clusters: str = typer.Option("auto", help="k-means clusters (>= 2), or 'auto'."),
+    concepts: int = typer.Option(0, help="Split each cluster into up to N LLM-named "
+                                 "concepts (0: plain k-means)."),
     content: bool = typer.Option(True, help="Feed content embeddings to the item tower."),
     names: bool = typer.Option(True, help="SmolLM2 names the clusters for the report."),
     split: str = typer.Option("auto", help="auto, leave-last-out, random, temporal."),
@@ -94,7 +96,8 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
                            encoder=opts["encoder"],
                            n_clusters=parse_n_clusters(opts["n_clusters"]),
                            use_content=opts["content"], name_clusters=opts["names"],
-                           valid_users=opts["valid_users"])
+                           valid_users=opts["valid_users"],
+                           concepts=opts["concepts"])
     cfg = CompareConfig(
         samplers=chosen, seeds=opts["seeds"], budget=opts["budget"],
         model=ModelConfig(dim=opts["dim"], temperature=opts["temperature"],

@@ -32,6 +32,8 @@ def train_command(
     option: list[str] = typer.Option(None, "--option", "-o", help="Sampler option KEY=VALUE."),
     encoder: str = typer.Option("minilm", help="Item text encoder, or 'none' for ids only."),
     n_clusters: str = typer.Option("auto", help="k-means clusters (>= 2), or 'auto'."),
+    concepts: int = typer.Option(0, help="Split each cluster into up to N LLM-named "
+                                 "concepts (0: plain k-means)."),
     content: bool = typer.Option(True, help="Feed content embeddings to the item tower."),
     split: str = typer.Option("auto", help="auto, leave-last-out, random, temporal."),
     split_seed: int = typer.Option(0, help="Seed of the split."),
@@ -84,7 +86,8 @@ def build_configs(opts: dict[str, Any]) -> tuple[Any, Any, Any]:
     exp = ExperimentConfig(dataset=opts["dataset"], split=opts["split"],
                            split_seed=opts["split_seed"], encoder=opts["encoder"],
                            n_clusters=parse_n_clusters(opts["n_clusters"]),
-                           use_content=opts["content"])
+                           use_content=opts["content"],
+                           concepts=opts["concepts"])
     model_cfg = ModelConfig(dim=opts["dim"], temperature=opts["temperature"],
                             history_len=opts["history_len"], user_id=opts["user_id"]).validate()
     train_cfg = TrainConfig(
