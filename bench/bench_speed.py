@@ -49,18 +49,40 @@ except ImportError:  # the code before issue 12's changes: plain Adam, as its tr
     def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+try:
+    from clusterneg.train.grads import reuse_embedding_grads
+except ImportError:  # the code before issue 12's speed work (session 3)
+    reuse_embedding_grads = None
+
 OUT = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
-#: label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
-#: negative sampling, Yang et al. 2020): each example still has 16 extra negatives.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "in-batch": ("in-batch", {}),
-    "goobs": ("goobs", {"n_negatives": 16}),
-    "cluster-goobs": ("cluster-goobs", {"n_negatives": 16}),
-    "goobs shared": ("goobs", {"n_negatives": 16, "shared": True}),
-    "cluster-goobs shared": ("cluster-goobs", {"n_negatives": 16, "shared": True}),
+#: tower configurations: "content" (clusterneg's default: id embedding + Linear(384, 64) of
+#: the content row, 16 extra negatives, cluster:random 1:15) and "id" (the paper protocol's
+#: ID-only towers, ``--protocol paper`` on Amazon: 32 extra negatives, cluster:random 1:31).
+TOWERS: dict[str, dict[str, Any]] = {
+    "content": {"content": True, "n_negatives": 16, "ratio": "1:15"},
+    "id": {"content": False, "n_negatives": 32, "ratio": "1:31"},
 }
 N_CLUSTERS, BATCH = 300, 256
+
+
+def variants(towers: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
+    negative sampling, Yang et al. 2020): each example still has the same number of extra
+    negatives."""
+    t = TOWERS[towers]
+    k, ratio = t["n_negatives"], t["ratio"]
+    return {
+        "in-batch": ("in-batch", {}),
+        "goobs": ("goobs", {"n_negatives": k}),
+        "cluster-goobs": ("cluster-goobs", {"n_negatives": k, "ratio": ratio}),
+        "goobs shared": ("goobs", {"n_negatives": k, "shared": True}),
+        "cluster-goobs shared": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
+                                                   "shared": True}),
+    }
+
+
+VARIANTS = variants("content")
 
 
 def load_train(seed: int = 0) -> tuple[TrainData, str]:
@@ -81,10 +103,14 @@ def load_train(seed: int = 0) -> tuple[TrainData, str]:
 class Runner:
     """One sampler with its own model and optimiser, stepping the trainer's train_step."""
 
-    def __init__(self, label: str, data: TrainData, threads: int) -> None:
-        name, options = VARIANTS[label]
+    def __init__(self, label: str, data: TrainData, threads: int, towers: str = "content"
+                 ) -> None:
+        name, options = variants(towers)[label]
         cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads)
-        self.model = build_model(data, ModelConfig(dim=64, user_id=False), seed=0)
+        model_cfg = ModelConfig(dim=64, user_id=False, content=TOWERS[towers]["content"])
+        self.model = build_model(data, model_cfg, seed=0)
+        if reuse_embedding_grads is not None:  # as train() does on the CPU
+            reuse_embedding_grads(self.model)
         self.ctx = sampler_context(data, cfg)
         self.sampler = build_sampler(name, self.ctx, **options)
         self.opt = make_optimizer(self.model, cfg)
@@ -177,6 +203,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--towers", default="content", choices=list(TOWERS),
+                    help="content: id + Linear(384, 64) of the content row, 16 negatives 1:15; "
+                         "id: the paper protocol's ID-only towers, 32 negatives 1:31")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated labels among {list(VARIANTS)}")
     ap.add_argument("--profile", action="store_true")
@@ -186,15 +215,17 @@ def main() -> None:
     t0 = time.perf_counter()
     data, source = load_train()
     labels = [v for v in args.variants.split(",") if v]
-    runners = {n: Runner(n, data, args.threads) for n in labels}
+    runners = {n: Runner(n, data, args.threads, args.towers) for n in labels}
     res: dict[str, Any] = {
         "command": ("PYTHONPATH=src python bench/bench_speed.py --tag {tag} --rounds {rounds} "
-                    "--steps {steps} --threads {threads} --variants '{variants}'").format(**vars(args))
+                    "--steps {steps} --threads {threads} --towers {towers} --variants '{variants}'"
+                    ).format(**vars(args))
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
-        "batch": BATCH, "extra_negatives_per_example": 16,
-        "variants": {k: VARIANTS[k] for k in labels},
+        "batch": BATCH, "towers": args.towers,
+        "extra_negatives_per_example": TOWERS[args.towers]["n_negatives"],
+        "variants": {k: variants(args.towers)[k] for k in labels},
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
@@ -211,10 +242,13 @@ def main() -> None:
 
 def table(res: dict) -> str:
     tp = res["throughput"]
+    t = TOWERS[res.get("towers", "content")]
+    towers = "content (id + Linear(384, 64))" if t["content"] else "ID-only"
+    k, ratio = res["extra_negatives_per_example"], t["ratio"]
     lines = [f"# Training speed on amazon-3cat ({res['content']})", "",
              f"`{res['command']}`", "",
-             f"Batch {res['batch']}, {res['extra_negatives_per_example']} extra negatives per "
-             f"example (goobs; cluster-goobs 1 same-cluster + 15 random; *shared*: the random ones "
+             f"Batch {res['batch']}, {towers} towers, {k} extra negatives per "
+             f"example (goobs; cluster-goobs cluster:random {ratio}; *shared*: the random ones "
              f"drawn once per batch), {res['n_clusters']} clusters, "
              f"{res['threads']} thread, {tp['rounds']} rounds x {tp['steps_per_round']} steps "
              f"per sampler, interleaved; load average {res['load_avg_start'][0]:.2f} at start, "

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clusterneg.errors import ConfigError
+from clusterneg.rowops import unit_rows
 
 
 @dataclass
@@ -169,8 +170,9 @@ class TwoTower(nn.Module):
             weights = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
             # one fused gather-and-sum: no [B, L, d] intermediate in forward or backward
             parts.append(F.embedding_bag(hist, self.hist_emb.weight, mode="sum",
-                                         per_sample_weights=weights))
-        return F.normalize(torch.stack(parts).sum(0), dim=-1)
+                                         per_sample_weights=weights,
+                                         sparse=self.hist_emb.sparse))
+        return unit_rows(torch.stack(parts).sum(0))
 
     def item_vectors(
         self, items: torch.Tensor, content_rows: torch.Tensor | None = None
@@ -197,7 +199,7 @@ class TwoTower(nn.Module):
         elif content_rows is not None or not all_known:
             raise ConfigError("unknown item ids need content features and a content model")
         out = parts[0] if len(parts) == 1 else parts[0] + parts[1]
-        return F.normalize(out, dim=-1).view(*items.shape, -1)
+        return unit_rows(out).view(*items.shape, -1)
 
     def content_rows(self, items: torch.Tensor) -> torch.Tensor:
         """The item tower's content input rows [n, d_c] for item ids of any shape
