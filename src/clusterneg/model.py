@@ -167,12 +167,27 @@ class TwoTower(nn.Module):
             valid = hist != self.n_items
             if exclude_items is not None:
                 valid = valid & (hist != exclude_items[:, None])
-            weights = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
-            # one fused gather-and-sum: no [B, L, d] intermediate in forward or backward
-            parts.append(F.embedding_bag(hist, self.hist_emb.weight, mode="sum",
-                                         per_sample_weights=weights,
-                                         sparse=self.hist_emb.sparse))
-        return unit_rows(torch.stack(parts).sum(0))
+            parts.append(self._history_mean(hist, valid))
+        return unit_rows(parts[0] if len(parts) == 1 else torch.stack(parts).sum(0))
+
+    def _history_mean(self, hist: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Mean history-item embedding [B, d] of the ``valid`` entries of ``hist`` [B, L],
+        as one fused gather-and-sum (no [B, L, d] intermediate in forward or backward).
+
+        On the CPU only the valid entries are passed (a flat list with bag offsets): most
+        users have far fewer than L items, and the padding would otherwise be gathered,
+        weighted by zero and scattered back every step. The sums are the same, term for term.
+        """
+        counts = valid.sum(1)
+        if hist.device.type == "cpu":  # boolean compaction is free of host syncs only here
+            flat = hist[valid]
+            offsets = counts.cumsum(0) - counts
+            weights = (1.0 / counts.clamp(min=1).float()).repeat_interleave(counts)
+            return F.embedding_bag(flat, self.hist_emb.weight, offsets, mode="sum",
+                                   per_sample_weights=weights, sparse=self.hist_emb.sparse)
+        weights = valid.float() / counts.clamp(min=1)[:, None]
+        return F.embedding_bag(hist, self.hist_emb.weight, mode="sum",
+                               per_sample_weights=weights, sparse=self.hist_emb.sparse)
 
     def item_vectors(
         self, items: torch.Tensor, content_rows: torch.Tensor | None = None
