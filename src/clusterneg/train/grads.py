@@ -54,19 +54,29 @@ def reuse_embedding_grads(model: nn.Module) -> int:
 
 class _Densify:
     """Post-accumulate hook: replace a sparse ``.grad`` by the same values in a dense buffer
-    allocated on first use and reused by every later step."""
+    allocated on first use and reused by every later step.
+
+    Only the rows the previous gradient wrote are zeroed again (all rows when they were more
+    than half the table): the rest of the buffer is still zero, since neither Adam nor the
+    loop writes into a gradient (a caller's in-place scaling, e.g. clipping, keeps zeros).
+    """
 
     def __init__(self, weight: torch.Tensor) -> None:
         self.shape, self.dtype, self.device = weight.shape, weight.dtype, weight.device
         self.buffer: torch.Tensor | None = None
+        self.touched: torch.Tensor | None = None
 
     def __call__(self, weight: torch.Tensor) -> None:
         grad = weight.grad
         if grad is None or not grad.is_sparse:  # already dense: accumulated into the buffer
             return
+        rows = grad._indices()[0]
         if self.buffer is None:
             self.buffer = torch.zeros(self.shape, dtype=self.dtype, device=self.device)
-        else:
+        elif self.touched is None or 2 * self.touched.numel() > self.shape[0]:
             self.buffer.zero_()
-        self.buffer.index_add_(0, grad._indices()[0], grad._values())
+        else:
+            self.buffer.index_fill_(0, self.touched, 0)
+        self.buffer.index_add_(0, rows, grad._values())
+        self.touched = rows
         weight.grad = self.buffer
