@@ -5,10 +5,14 @@ Each sampler gets its own model and optimiser; steps go through the trainer's ow
 rotating order, same batches for every sampler, one torch thread. The data are the real
 amazon-3cat training interactions (leave-last-out, split seed 0: 77,373 users, 42,381 items);
 the item tower's content rows are seeded random 384-d rows, the shape of the MiniLM
-embeddings (the values do not change the cost); clusters are 300 seeded random labels (the cluster sizes barely change the
-cost of a draw). Model as in the amazon-3cat comparison: 64-d, user tower = mean of the last
-50 items (no user id), content + item id in the item tower, batch 256, 16 extra negatives per
-example for goobs and cluster-goobs (1 same-cluster + 15 random).
+embeddings (the values do not change the cost); clusters are 300 seeded random labels (the
+cluster sizes barely change the cost of a draw). Model as in the amazon-3cat comparison: 64-d,
+user tower = mean of the last 50 items (no user id), content + item id in the item tower,
+batch 256, 16 extra negatives per example for goobs and cluster-goobs (1 same-cluster + 15
+random).
+
+``--towers id`` runs the paper protocol's towers instead (``--protocol paper`` on Amazon):
+ID-only item tower (no content row), 32 extra negatives per example, cluster:random 1:31.
 
 ``--profile`` also runs a fixed number of steps of each sampler under ``torch.profiler`` and
 ``cProfile`` and writes ``bench/results/profile_<sampler>.json`` (top ops and Python
@@ -17,6 +21,7 @@ functions by self time).
 Run (2-core machine, quiet as possible)::
 
     PYTHONPATH=src python bench/bench_speed.py --tag after --rounds 6 --steps 30 --profile
+    PYTHONPATH=src python bench/bench_speed.py --tag after_id --towers id --profile
 
 Writes ``bench/results/speed_<tag>.json`` and ``bench/results/speed_<tag>.md``.
 """
@@ -60,18 +65,18 @@ DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
 #: the content row, 16 extra negatives, cluster:random 1:15) and "id" (the paper protocol's
 #: ID-only towers, ``--protocol paper`` on Amazon: 32 extra negatives, cluster:random 1:31).
 TOWERS: dict[str, dict[str, Any]] = {
-    "content": {"content": True, "n_negatives": 16, "ratio": "1:15"},
-    "id": {"content": False, "n_negatives": 32, "ratio": "1:31"},
+    "content": {"content": True, "n_negatives": 16},
+    "id": {"content": False, "n_negatives": 32},
 }
 N_CLUSTERS, BATCH = 300, 256
 
 
-def variants(towers: str) -> dict[str, tuple[str, dict[str, Any]]]:
+def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
     """label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
     negative sampling, Yang et al. 2020): each example still has the same number of extra
-    negatives."""
-    t = TOWERS[towers]
-    k, ratio = t["n_negatives"], t["ratio"]
+    negatives. ``negatives`` overrides the towers' count (cluster:random 1:(negatives - 1))."""
+    k = TOWERS[towers]["n_negatives"] if negatives is None else negatives
+    ratio = f"1:{k - 1}"
     return {
         "in-batch": ("in-batch", {}),
         "goobs": ("goobs", {"n_negatives": k}),
@@ -103,9 +108,9 @@ def load_train(seed: int = 0) -> tuple[TrainData, str]:
 class Runner:
     """One sampler with its own model and optimiser, stepping the trainer's train_step."""
 
-    def __init__(self, label: str, data: TrainData, threads: int, towers: str = "content"
-                 ) -> None:
-        name, options = variants(towers)[label]
+    def __init__(self, label: str, data: TrainData, threads: int, towers: str = "content",
+                 negatives: int | None = None) -> None:
+        name, options = variants(towers, negatives)[label]
         cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads)
         model_cfg = ModelConfig(dim=64, user_id=False, content=TOWERS[towers]["content"])
         self.model = build_model(data, model_cfg, seed=0)
@@ -191,7 +196,8 @@ def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -
         res = {"sampler": name, "steps": steps, "batch": BATCH, "tag": tag,
                "profiler_self_ms_total": total_us / 1e3, "ops_by_self_time": op_rows,
                "python_by_cumulative_time": fn_rows}
-        (OUT / f"profile_{tag}_{name.replace(' ', '_')}.json").write_text(json.dumps(res, indent=2) + "\n")
+        out = OUT / f"profile_{tag}_{name.replace(' ', '_')}.json"
+        out.write_text(json.dumps(res, indent=2) + "\n")
         summary[name] = {"ms_per_step": total_us / 1e3 / steps,
                          "top_ops": [(o["op"], round(o["self_pct"], 1)) for o in op_rows[:8]]}
     return summary
@@ -206,6 +212,9 @@ def main() -> None:
     ap.add_argument("--towers", default="content", choices=list(TOWERS),
                     help="content: id + Linear(384, 64) of the content row, 16 negatives 1:15; "
                          "id: the paper protocol's ID-only towers, 32 negatives 1:31")
+    ap.add_argument("--negatives", type=int, default=None,
+                    help="extra negatives per example (default: 16 content, 32 id), "
+                         "cluster:random 1:(N-1)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated labels among {list(VARIANTS)}")
     ap.add_argument("--profile", action="store_true")
@@ -215,17 +224,19 @@ def main() -> None:
     t0 = time.perf_counter()
     data, source = load_train()
     labels = [v for v in args.variants.split(",") if v]
-    runners = {n: Runner(n, data, args.threads, args.towers) for n in labels}
+    runners = {n: Runner(n, data, args.threads, args.towers, args.negatives) for n in labels}
+    k = TOWERS[args.towers]["n_negatives"] if args.negatives is None else args.negatives
     res: dict[str, Any] = {
         "command": ("PYTHONPATH=src python bench/bench_speed.py --tag {tag} --rounds {rounds} "
                     "--steps {steps} --threads {threads} --towers {towers} --variants '{variants}'"
                     ).format(**vars(args))
+        + ("" if args.negatives is None else f" --negatives {args.negatives}")
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
         "batch": BATCH, "towers": args.towers,
-        "extra_negatives_per_example": TOWERS[args.towers]["n_negatives"],
-        "variants": {k: variants(args.towers)[k] for k in labels},
+        "extra_negatives_per_example": k,
+        "variants": {v: variants(args.towers, k)[v] for v in labels},
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
@@ -244,7 +255,8 @@ def table(res: dict) -> str:
     tp = res["throughput"]
     t = TOWERS[res.get("towers", "content")]
     towers = "content (id + Linear(384, 64))" if t["content"] else "ID-only"
-    k, ratio = res["extra_negatives_per_example"], t["ratio"]
+    k = res["extra_negatives_per_example"]
+    ratio = f"1:{k - 1}"
     lines = [f"# Training speed on amazon-3cat ({res['content']})", "",
              f"`{res['command']}`", "",
              f"Batch {res['batch']}, {towers} towers, {k} extra negatives per "
