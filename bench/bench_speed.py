@@ -5,10 +5,14 @@ Each sampler gets its own model and optimiser; steps go through the trainer's ow
 rotating order, same batches for every sampler, one torch thread. The data are the real
 amazon-3cat training interactions (leave-last-out, split seed 0: 77,373 users, 42,381 items);
 the item tower's content rows are seeded random 384-d rows, the shape of the MiniLM
-embeddings (the values do not change the cost); clusters are 300 seeded random labels (the cluster sizes barely change the
-cost of a draw). Model as in the amazon-3cat comparison: 64-d, user tower = mean of the last
-50 items (no user id), content + item id in the item tower, batch 256, 16 extra negatives per
-example for goobs and cluster-goobs (1 same-cluster + 15 random).
+embeddings (the values do not change the cost); clusters are 300 seeded random labels (the
+cluster sizes barely change the cost of a draw). Model as in the amazon-3cat comparison: 64-d,
+user tower = mean of the last 50 items (no user id), content + item id in the item tower,
+batch 256, 16 extra negatives per example for goobs and cluster-goobs (1 same-cluster + 15
+random).
+
+``--towers id`` runs the paper protocol's towers instead (``--protocol paper`` on Amazon):
+ID-only item tower (no content row), 32 extra negatives per example, cluster:random 1:31.
 
 ``--profile`` also runs a fixed number of steps of each sampler under ``torch.profiler`` and
 ``cProfile`` and writes ``bench/results/profile_<sampler>.json`` (top ops and Python
@@ -17,6 +21,7 @@ functions by self time).
 Run (2-core machine, quiet as possible)::
 
     PYTHONPATH=src python bench/bench_speed.py --tag after --rounds 6 --steps 30 --profile
+    PYTHONPATH=src python bench/bench_speed.py --tag after_id --towers id --profile
 
 Writes ``bench/results/speed_<tag>.json`` and ``bench/results/speed_<tag>.md``.
 """
@@ -49,18 +54,40 @@ except ImportError:  # the code before issue 12's changes: plain Adam, as its tr
     def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+try:
+    from clusterneg.train.grads import reuse_embedding_grads
+except ImportError:  # the code before issue 12's speed work (session 3)
+    reuse_embedding_grads = None
+
 OUT = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
-#: label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
-#: negative sampling, Yang et al. 2020): each example still has 16 extra negatives.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "in-batch": ("in-batch", {}),
-    "goobs": ("goobs", {"n_negatives": 16}),
-    "cluster-goobs": ("cluster-goobs", {"n_negatives": 16}),
-    "goobs shared": ("goobs", {"n_negatives": 16, "shared": True}),
-    "cluster-goobs shared": ("cluster-goobs", {"n_negatives": 16, "shared": True}),
+#: tower configurations: "content" (clusterneg's default: id embedding + Linear(384, 64) of
+#: the content row, 16 extra negatives, cluster:random 1:15) and "id" (the paper protocol's
+#: ID-only towers, ``--protocol paper`` on Amazon: 32 extra negatives, cluster:random 1:31).
+TOWERS: dict[str, dict[str, Any]] = {
+    "content": {"content": True, "n_negatives": 16},
+    "id": {"content": False, "n_negatives": 32},
 }
 N_CLUSTERS, BATCH = 300, 256
+
+
+def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
+    """label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
+    negative sampling, Yang et al. 2020): each example still has the same number of extra
+    negatives. ``negatives`` overrides the towers' count (cluster:random 1:(negatives - 1))."""
+    k = TOWERS[towers]["n_negatives"] if negatives is None else negatives
+    ratio = f"1:{k - 1}"
+    return {
+        "in-batch": ("in-batch", {}),
+        "goobs": ("goobs", {"n_negatives": k}),
+        "cluster-goobs": ("cluster-goobs", {"n_negatives": k, "ratio": ratio}),
+        "goobs shared": ("goobs", {"n_negatives": k, "shared": True}),
+        "cluster-goobs shared": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
+                                                   "shared": True}),
+    }
+
+
+VARIANTS = variants("content")
 
 
 def load_train(seed: int = 0) -> tuple[TrainData, str]:
@@ -81,10 +108,14 @@ def load_train(seed: int = 0) -> tuple[TrainData, str]:
 class Runner:
     """One sampler with its own model and optimiser, stepping the trainer's train_step."""
 
-    def __init__(self, label: str, data: TrainData, threads: int) -> None:
-        name, options = VARIANTS[label]
+    def __init__(self, label: str, data: TrainData, threads: int, towers: str = "content",
+                 negatives: int | None = None) -> None:
+        name, options = variants(towers, negatives)[label]
         cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads)
-        self.model = build_model(data, ModelConfig(dim=64, user_id=False), seed=0)
+        model_cfg = ModelConfig(dim=64, user_id=False, content=TOWERS[towers]["content"])
+        self.model = build_model(data, model_cfg, seed=0)
+        if reuse_embedding_grads is not None:  # as train() does on the CPU
+            reuse_embedding_grads(self.model)
         self.ctx = sampler_context(data, cfg)
         self.sampler = build_sampler(name, self.ctx, **options)
         self.opt = make_optimizer(self.model, cfg)
@@ -165,7 +196,8 @@ def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -
         res = {"sampler": name, "steps": steps, "batch": BATCH, "tag": tag,
                "profiler_self_ms_total": total_us / 1e3, "ops_by_self_time": op_rows,
                "python_by_cumulative_time": fn_rows}
-        (OUT / f"profile_{tag}_{name.replace(' ', '_')}.json").write_text(json.dumps(res, indent=2) + "\n")
+        out = OUT / f"profile_{tag}_{name.replace(' ', '_')}.json"
+        out.write_text(json.dumps(res, indent=2) + "\n")
         summary[name] = {"ms_per_step": total_us / 1e3 / steps,
                          "top_ops": [(o["op"], round(o["self_pct"], 1)) for o in op_rows[:8]]}
     return summary
@@ -177,6 +209,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--towers", default="content", choices=list(TOWERS),
+                    help="content: id + Linear(384, 64) of the content row, 16 negatives 1:15; "
+                         "id: the paper protocol's ID-only towers, 32 negatives 1:31")
+    ap.add_argument("--negatives", type=int, default=None,
+                    help="extra negatives per example (default: 16 content, 32 id), "
+                         "cluster:random 1:(N-1)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated labels among {list(VARIANTS)}")
     ap.add_argument("--profile", action="store_true")
@@ -186,15 +224,19 @@ def main() -> None:
     t0 = time.perf_counter()
     data, source = load_train()
     labels = [v for v in args.variants.split(",") if v]
-    runners = {n: Runner(n, data, args.threads) for n in labels}
+    runners = {n: Runner(n, data, args.threads, args.towers, args.negatives) for n in labels}
+    k = TOWERS[args.towers]["n_negatives"] if args.negatives is None else args.negatives
     res: dict[str, Any] = {
         "command": ("PYTHONPATH=src python bench/bench_speed.py --tag {tag} --rounds {rounds} "
-                    "--steps {steps} --threads {threads} --variants '{variants}'").format(**vars(args))
+                    "--steps {steps} --threads {threads} --towers {towers} --variants '{variants}'"
+                    ).format(**vars(args))
+        + ("" if args.negatives is None else f" --negatives {args.negatives}")
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
-        "batch": BATCH, "extra_negatives_per_example": 16,
-        "variants": {k: VARIANTS[k] for k in labels},
+        "batch": BATCH, "towers": args.towers,
+        "extra_negatives_per_example": k,
+        "variants": {v: variants(args.towers, k)[v] for v in labels},
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
@@ -211,10 +253,14 @@ def main() -> None:
 
 def table(res: dict) -> str:
     tp = res["throughput"]
+    t = TOWERS[res.get("towers", "content")]
+    towers = "content (id + Linear(384, 64))" if t["content"] else "ID-only"
+    k = res["extra_negatives_per_example"]
+    ratio = f"1:{k - 1}"
     lines = [f"# Training speed on amazon-3cat ({res['content']})", "",
              f"`{res['command']}`", "",
-             f"Batch {res['batch']}, {res['extra_negatives_per_example']} extra negatives per "
-             f"example (goobs; cluster-goobs 1 same-cluster + 15 random; *shared*: the random ones "
+             f"Batch {res['batch']}, {towers} towers, {k} extra negatives per "
+             f"example (goobs; cluster-goobs cluster:random {ratio}; *shared*: the random ones "
              f"drawn once per batch), {res['n_clusters']} clusters, "
              f"{res['threads']} thread, {tp['rounds']} rounds x {tp['steps_per_round']} steps "
              f"per sampler, interleaved; load average {res['load_avg_start'][0]:.2f} at start, "

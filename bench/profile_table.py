@@ -12,12 +12,15 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUPS = {  # first match wins; op names as torch.profiler reports them
-    "Adam (+ any div, mul_)": ("adam", "sqrt", "div", "addcdiv_", "lerp_", "addcmul_", "mul_",
-                               "_foreach"),
+    "Adam": ("adam", "sqrt", "addcdiv_", "lerp_", "_foreach"),
     "zeroing dense grads": ("fill_", "zero_"),
     "tower matmuls (linear fwd/bwd)": ("addmm", "aten::mm", "aten::bmm"),
+    "row ops (normalise, dot, elementwise div/mul)": (
+        "unitrows", "rowdot", "vecdot", "vector_norm", "addcmul", "aten::div", "aten::mul",
+        "aten::neg"),
     "embedding backward": ("embedding_dense_backward", "_embedding_bag_dense_backward",
-                           "aten::sort", "index_add"),
+                           "sparse_backward", "aten::sort", "index_add", "scatter_add",
+                           "accumulategrad", "sparse_coo"),
     "gathers (index, index_select)": ("aten::index", "index_select", "gather"),
 }
 

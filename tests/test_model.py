@@ -46,3 +46,21 @@ def test_bad_config_is_refused() -> None:
         ModelConfig(temperature=0).validate()
     with pytest.raises(ConfigError):
         ModelConfig(user_id=False, history_len=0).validate()
+
+
+def test_compact_history_mean_equals_the_padded_weighted_sum() -> None:
+    """The CPU path passes only the valid history entries; the sums are term for term the
+    padded, zero-weighted ones (an empty history gives a zero vector)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    hist = torch.randint(0, 30, (40, 7))
+    hist[torch.rand(40, 7) < 0.5] = 30
+    hist[3] = 30  # no history at all
+    m = TwoTower(ModelConfig(dim=8, history_len=7, user_id=False), 40, 30, history=hist)
+    exclude = torch.randint(0, 30, (40,))
+    valid = (hist != 30) & (hist != exclude[:, None])
+    weights = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
+    padded = F.embedding_bag(hist, m.hist_emb.weight, mode="sum", per_sample_weights=weights)
+    assert torch.equal(m._history_mean(hist, valid), padded)
+    assert torch.equal(m._history_mean(hist, valid)[3], torch.zeros(8))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from clusterneg.rowops import row_dot
 from clusterneg.samplers.protocol import NegativeBlock
 
 NEG_INF = -1e9
@@ -64,7 +65,7 @@ def _block_logits(
         valid = block.valid if block.valid.dim() == 2 else block.valid.unsqueeze(0).expand_as(ids)
         log_q = block.log_q if block.log_q.dim() == 2 else block.log_q.unsqueeze(0).expand_as(cos)
     else:
-        cos = torch.einsum("bd,bkd->bk", user, vecs)
+        cos = row_dot(user, vecs)
         ids, valid, log_q = block.item_ids, block.valid, block.log_q
     hits = ids == pos_ids[:, None]
     logits = cos / temperature - (log_q if logq else 0.0)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clusterneg.errors import ConfigError
+from clusterneg.rowops import unit_rows
 
 
 @dataclass
@@ -166,11 +167,27 @@ class TwoTower(nn.Module):
             valid = hist != self.n_items
             if exclude_items is not None:
                 valid = valid & (hist != exclude_items[:, None])
-            weights = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
-            # one fused gather-and-sum: no [B, L, d] intermediate in forward or backward
-            parts.append(F.embedding_bag(hist, self.hist_emb.weight, mode="sum",
-                                         per_sample_weights=weights))
-        return F.normalize(torch.stack(parts).sum(0), dim=-1)
+            parts.append(self._history_mean(hist, valid))
+        return unit_rows(parts[0] if len(parts) == 1 else torch.stack(parts).sum(0))
+
+    def _history_mean(self, hist: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Mean history-item embedding [B, d] of the ``valid`` entries of ``hist`` [B, L],
+        as one fused gather-and-sum (no [B, L, d] intermediate in forward or backward).
+
+        On the CPU only the valid entries are passed (a flat list with bag offsets): most
+        users have far fewer than L items, and the padding would otherwise be gathered,
+        weighted by zero and scattered back every step. The sums are the same, term for term.
+        """
+        counts = valid.sum(1)
+        if hist.device.type == "cpu":  # boolean compaction is free of host syncs only here
+            flat = hist[valid]
+            offsets = counts.cumsum(0) - counts
+            weights = (1.0 / counts.clamp(min=1).float()).repeat_interleave(counts)
+            return F.embedding_bag(flat, self.hist_emb.weight, offsets, mode="sum",
+                                   per_sample_weights=weights, sparse=self.hist_emb.sparse)
+        weights = valid.float() / counts.clamp(min=1)[:, None]
+        return F.embedding_bag(hist, self.hist_emb.weight, mode="sum",
+                               per_sample_weights=weights, sparse=self.hist_emb.sparse)
 
     def item_vectors(
         self, items: torch.Tensor, content_rows: torch.Tensor | None = None
@@ -197,7 +214,7 @@ class TwoTower(nn.Module):
         elif content_rows is not None or not all_known:
             raise ConfigError("unknown item ids need content features and a content model")
         out = parts[0] if len(parts) == 1 else parts[0] + parts[1]
-        return F.normalize(out, dim=-1).view(*items.shape, -1)
+        return unit_rows(out).view(*items.shape, -1)
 
     def content_rows(self, items: torch.Tensor) -> torch.Tensor:
         """The item tower's content input rows [n, d_c] for item ids of any shape

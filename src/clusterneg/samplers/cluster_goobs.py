@@ -173,12 +173,12 @@ class ClusterGoobsSampler(GoobsSampler):
         if self.logq_mode != "mixture" or not self.in_batch or not self.n_cluster:
             return super().in_batch_log_q(batch, base)
         items = batch.items.to(self.device)
-        ids = items[None, :]
-        other = sum(p.expected_count(ids, items) for p in self.proposals
-                    if p is not self.cluster)[0]
         col = self.item_cluster[items]
-        term = self.pool.contains(items, col) * (
-            self.n_cluster / self.pool.segment_filled[col].clamp(min=1))
+        in_pool = self.pool.contains(items, col)  # one membership test for both pool terms
+        other = sum(p.expected_count(items[None, :], items, in_pool=True)[0] * in_pool
+                    if p is self.random else p.expected_count(items[None, :], items)[0]
+                    for p in self.proposals if p is not self.cluster)
+        term = in_pool * (self.n_cluster / self.pool.segment_filled[col].clamp(min=1))
         lo = other.float().clamp(min=1e-30).log()
         hi = (other + term).float().clamp(min=1e-30).log()
         return torch.where(col[:, None] == col[None, :], hi[None, :], lo[None, :])

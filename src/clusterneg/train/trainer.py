@@ -31,6 +31,7 @@ from clusterneg.samplers import build_sampler
 from clusterneg.samplers.objective import sampler_loss
 from clusterneg.samplers.protocol import Batch, NegativeBlock, NegativeSampler, SamplerContext
 from clusterneg.train.config import TrainConfig
+from clusterneg.train.grads import reuse_embedding_grads
 from clusterneg.train.state import (
     Checkpointing,
     LoopState,
@@ -165,18 +166,20 @@ def candidate_vectors(
     """Item vectors of the positives [B, d] and of each block's candidates, from ONE
     item-tower call over every candidate the tower must embed.
 
-    Blocks with precomputed ``embeddings`` (a cross-batch FIFO) use them. On the CPU, when no
-    block brings its own tower input ``rows``, the ids are deduplicated first (an item that
-    is a positive and a negative, or drawn twice, is embedded once; the gradient reaches it
-    through the gather); otherwise (rows, or an accelerator, where ``unique`` would cost a
-    host sync) positives and candidates go through the tower in one concatenated call.
+    Blocks with precomputed ``embeddings`` (a cross-batch FIFO) use them. On the CPU, when the
+    item tower has a content projection and no block brings its own tower input ``rows``,
+    the ids are deduplicated first (an item that is a positive and a negative, or drawn
+    twice, goes through the projection once; the gradient reaches it through the gather);
+    otherwise (ID-only towers, where a row costs less than the sort and the extra gather of
+    deduplicating it; rows; or an accelerator, where ``unique`` would cost a host sync)
+    positives and candidates go through the tower in one concatenated call.
     """
     todo = [b for b in blocks if b.embeddings is None]
     if not todo:
         return model.item_vectors(items), [b.embeddings for b in blocks]
     ids = torch.cat([items.reshape(-1)] + [b.item_ids.reshape(-1) for b in todo])
     if all(b.rows is None for b in todo):
-        if ids.device.type == "cpu":
+        if ids.device.type == "cpu" and getattr(model, "content_proj", None) is not None:
             uniq, inverse = torch.unique(ids, return_inverse=True)
             flat = model.item_vectors(uniq).index_select(0, inverse)
         else:
@@ -235,6 +238,8 @@ def train(
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     model = build_model(data, model_cfg, cfg.seed).to(cfg.device)
+    if torch.device(cfg.device).type == "cpu":
+        reuse_embedding_grads(model)  # no fresh N x d gradient per step (docs/cost.md)
     ctx = sampler_context(data, cfg)
     opts = dict(cfg.sampler_options) | dict(sampler_options or {})
     sampler = build_sampler(cfg.sampler, ctx, **opts)
