@@ -123,7 +123,7 @@ def _compare(opts: dict[str, Any], exp: Any, cfg: Any, store: Any) -> None:
     from clusterneg.experiment import prepare
     from clusterneg.provenance import run_provenance
     from clusterneg.report import write_results
-    from clusterneg.report.assemble import build_report_inputs
+    from clusterneg.report.inputs import build_report_inputs
 
     show_epoch_lines()
     with make_progress() as progress:
