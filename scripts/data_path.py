@@ -90,7 +90,7 @@ def library_path_one_sampler(tmp: Path) -> None:
     from clusterneg.experiment import ExperimentConfig, prepare
     from clusterneg.model import ModelConfig
     from clusterneg.report import write_results
-    from clusterneg.report.assemble import build_report_inputs
+    from clusterneg.report.inputs import build_report_inputs
     from clusterneg.train.config import TrainConfig
 
     data, emb = fixture(tmp)

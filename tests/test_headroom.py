@@ -4,11 +4,12 @@ sentence that says when no sampler can help."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
-from clusterneg.report import compare_runs, render_markdown
-from clusterneg.report.headroom import headroom
+from clusterneg.report import ReportInputs, compare_runs, render_markdown, render_report
+from clusterneg.report.summary import headroom
 
 
 def _runs(values: dict[str, float]) -> dict:
@@ -51,3 +52,44 @@ def test_no_full_run_no_headroom_section() -> None:
     res = _runs({"in-batch": 0.10, "goobs": 0.11})
     assert headroom(compare_runs(res)) is None
     assert "Headroom" not in render_markdown(res, compare_runs(res))
+
+
+def _headroom_html(res: dict, per_user: dict | None = None) -> str:
+    """The report page's headroom section, cut out of the whole page."""
+    page = render_report(ReportInputs(), res, compare_runs(res, per_user, n_boot=200))
+    start = page.find('<section id="headroom">')
+    return page[start:page.index("</section>", start)] if start >= 0 else ""
+
+
+def test_html_report_shows_the_same_headroom_as_results_md() -> None:
+    res = _runs({"in-batch": 0.10, "full": 0.125, "goobs": 0.105, "cluster-goobs": 0.13})
+    section = _headroom_html(res)
+    assert "Headroom over in-batch (HR@50)" in section
+    assert "Headroom: the exact softmax (full) is +25.0% on HR@50" in section
+    # sampler, gain, headroom, share closed: 0.05/0.25 and 0.30/0.25 by hand
+    cells = re.findall(r"<tr><td class=\"name\">([^<]+)</td>((?:<td class=\"num\">[^<]*</td>)+)",
+                       section)
+    rows = {name: re.findall(r">([^<]*)</td>", tds) for name, tds in cells}
+    assert rows == {"goobs": ["+5.0%", "+25.0%", "0.20"],
+                    "cluster-goobs": ["+30.0%", "+25.0%", "1.20"]}
+    assert "full" not in rows and "in-batch" not in rows
+
+
+def test_html_report_says_no_sampler_can_help_when_the_interval_includes_zero() -> None:
+    rng = np.random.default_rng(1)
+    base = (rng.random(3000) < 0.1).astype(float)
+    full = base.copy()
+    full[:2] = 1 - full[:2]  # two users differ: the interval spans 0
+    per_user = {"in-batch": [{"hr@50": base}], "full": [{"hr@50": full}],
+                "goobs": [{"hr@50": base}]}
+    res = _runs({"in-batch": base.mean(), "full": full.mean(), "goobs": base.mean()})
+    h = headroom(compare_runs(res, per_user, n_boot=200))
+    assert h["flat"] and h["ci_low"] <= 0 <= h["ci_high"]
+    section = _headroom_html(res, per_user)
+    assert "no negative sampler can help on this catalog" in section
+    assert re.search(r"\[[+-]\d+\.\d%, [+-]\d+\.\d%\]", section)  # the interval is shown
+    assert "<td class=\"num\">—</td>" in section  # no share of a flat headroom
+
+
+def test_html_report_without_full_run_has_no_headroom_section() -> None:
+    assert _headroom_html(_runs({"in-batch": 0.10, "goobs": 0.11})) == ""

@@ -246,7 +246,7 @@ def test_lorenz_plot_thins_large_catalogs() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", ".format", ".html", ".inputs", ".markdown", ".plots", ".summary", ".verdict"]
+    "name", ["", ".format", ".html", ".inputs", ".markdown", ".plots", ".summary"]
 )
 def test_docstring_examples_run(name: str) -> None:
     # the package re-exports a function named `verdict`, so import submodules by path

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from clusterneg.report.markdown import render_markdown
-from clusterneg.report.summary import compare_runs
-from clusterneg.report.verdict import verdict
+from clusterneg.report.summary import compare_runs, verdict
 
 
 def _per_user(p: float, n_users: int, seed: int) -> dict[str, np.ndarray]:

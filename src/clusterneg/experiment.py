@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from clusterneg.data.dataset import Dataset
-from clusterneg.data.splits import Split, make_split
+from clusterneg.data.splits import Split, check_split, make_split
 from clusterneg.data.user_items import UserItems
 from clusterneg.eval.metrics import DEFAULT_KS
 from clusterneg.model import ModelConfig, TwoTower
@@ -114,8 +114,6 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
 
     def items(*parts: Any) -> UserItems:
         return UserItems.from_interactions(list(parts), ds.n_users, ds.n_items)
-
-    from clusterneg.validate import check_split
 
     check_split(ds, split)
     prep = Prepared(cfg, ds, split, items(split.train), items(split.valid), items(split.test),

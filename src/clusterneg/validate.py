@@ -126,22 +126,3 @@ def device(value: str) -> str:
     if base not in DEVICES or (":" in value and not value.split(":", 1)[1].isdigit()):
         raise ConfigError(f"--device must be cpu, cuda, cuda:N or mps; got {value!r}")
     return value
-
-
-def check_split(dataset: Any, split: Any) -> None:
-    """Refuse data too small to train and evaluate on (metrics would be all NaN).
-
-    Needs at least two users and two items, and a non-empty train, validation and test part.
-    """
-    from clusterneg.errors import DataError
-
-    where = getattr(dataset, "source", "") or dataset.name
-    if dataset.n_items < 2 or dataset.n_users < 2:
-        raise DataError(where, f"too small to split: {dataset.n_users} user(s) and "
-                               f"{dataset.n_items} item(s); need at least 2 of each")
-    sizes = {name: len(getattr(split, name)) for name in ("train", "valid", "test")}
-    empty = [name for name, n in sizes.items() if n == 0]
-    if empty:
-        raise DataError(where, f"the {split.method} split leaves {' and '.join(empty)} empty "
-                               f"(sizes {sizes}); users need at least 3 interactions each, "
-                               "or use more data")

@@ -61,11 +61,8 @@ def compare_command(
 ) -> None:
     """Compare negative samplers on one dataset and write an honest report."""
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
-    check_compute_options(opts)
-    if opts["resume"] and opts["overwrite"]:
-        raise ConfigError("--resume and --overwrite exclude each other")
-    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
     exp, cfg = build_compare(opts)
+    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
     from clusterneg.compare_store import RunStore
 
     store = RunStore(opts["out"], {"experiment": exp.to_dict(), "compare": _settings(cfg)},
@@ -74,7 +71,8 @@ def compare_command(
 
 
 def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
-    """Check every option before any work and build (ExperimentConfig, CompareConfig)."""
+    """Check every option before any work (the one place they are checked: cheap checks
+    first, no torch import before them) and build (ExperimentConfig, CompareConfig)."""
     check_compute_options(opts)
     if opts["resume"] and opts["overwrite"]:
         raise ConfigError("--resume and --overwrite exclude each other")
@@ -126,7 +124,7 @@ def _compare(opts: dict[str, Any], exp: Any, cfg: Any, store: Any) -> None:
     from clusterneg.experiment import prepare
     from clusterneg.provenance import run_provenance
     from clusterneg.report import write_results
-    from clusterneg.report.assemble import build_report_inputs
+    from clusterneg.report.inputs import build_report_inputs
 
     show_epoch_lines()
     with make_progress() as progress:

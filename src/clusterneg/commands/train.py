@@ -59,9 +59,8 @@ def train_command(
 ) -> None:
     """Train on the train split, early-stop on validation, report the test metrics."""
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
-    check_compute_options(opts)
-    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
     exp, model_cfg, train_cfg = build_configs(opts)
+    check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
     from clusterneg.train.state import Checkpointing
 
     out = opts["out"]
@@ -75,7 +74,8 @@ def train_command(
 
 
 def build_configs(opts: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """Check every option (cheap checks first) and build the three configs."""
+    """Check every option (the one place they are checked: cheap checks first, no torch
+    import before them) and build the three configs."""
     check_compute_options(opts)
     from clusterneg.experiment import ExperimentConfig
     from clusterneg.model import ModelConfig

@@ -1,7 +1,8 @@
 """``load_dataset(spec)``: a built-in name or a directory whose format is detected.
 
-Formats are tried in a fixed order; the first whose marker file is present reads the
-directory (see each loader's module docstring for the exact format):
+Formats are tried in a fixed order; the first whose marker files are present reads the
+directory (see each loader's module docstring for the exact format). Detection looks only
+at file names, here, so only the one loader that fits is entered:
 
 ============================  ==========================================  ================
 marker                        format                                      loader
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from clusterneg.data.dataset import Dataset
@@ -40,16 +42,59 @@ log = logging.getLogger(__name__)
 #: Names that load without a path: name -> directory inside the recbole wheel.
 BUILTIN = ("ml-100k",)
 
-#: (format name, marker description, detector, loader, accepts min_rating), tried in order.
-FORMATS: list[tuple[str, str, Callable[[Path], bool], Callable[..., Dataset], bool]] = [
-    ("lcrec", "<name>.inter.json (+ <name>.item.json)", lcrec.matches, lcrec.load, False),
-    ("recbole", "<name>.inter (+ <name>.item)", recbole.matches, recbole.load, True),
-    ("movielens", "ratings.dat (+ movies.dat)", movielens.matches, movielens.load, True),
-    ("presplit", "train.{csv,parquet} + test.{csv,parquet} (+ valid, items)",
-     table.matches_presplit, table.load_presplit, True),
-    ("table", "interactions.{csv,parquet} (+ items.{csv,parquet})", table.matches, table.load,
-     True),
-]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One on-disk dataset format: how to recognise it by file names, and its loader.
+
+    Attributes:
+        name: the format's name in messages and logs.
+        marker: the marker files, as a user reads them in the "no known format" error.
+        requires: groups of glob patterns relative to the directory; the format fits when
+            every group has a pattern matching at least one file.
+        loader: reads the directory into a :class:`Dataset`.
+        takes_rating: whether the loader accepts ``min_rating``.
+    """
+
+    name: str
+    marker: str
+    requires: tuple[tuple[str, ...], ...]
+    loader: Callable[..., Dataset]
+    takes_rating: bool
+
+    def fits(self, directory: Path) -> bool:
+        """True when ``directory`` holds this format's marker files.
+
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); _ = (d / "ratings.dat").write_text("1::2::5::0")
+        >>> [f.name for f in FORMATS if f.fits(d)]
+        ['movielens']
+        """
+        return all(any(_present(directory, p) for p in group) for group in self.requires)
+
+
+def _present(directory: Path, pattern: str) -> bool:
+    return any(p.is_file() for p in directory.glob(pattern))
+
+
+def _table(stem: str) -> tuple[str, ...]:
+    """``<stem>.csv``, ``<stem>.parquet`` or a folder ``<stem>/`` of Parquet shards."""
+    return tuple(f"{stem}{ext}" for ext in table.EXTENSIONS) + (f"{stem}/*.parquet",)
+
+
+#: The formats, tried in this order.
+FORMATS: tuple[Format, ...] = (
+    Format("lcrec", "<name>.inter.json (+ <name>.item.json)", (("*.inter.json",),),
+           lcrec.load, False),
+    Format("recbole", "<name>.inter (+ <name>.item)", (("*.inter",),), recbole.load, True),
+    Format("movielens", "ratings.dat (+ movies.dat)", (("ratings.dat",),), movielens.load,
+           True),
+    Format("presplit", "train.{csv,parquet} + test.{csv,parquet} (+ valid, items)",
+           (_table("train"), _table("test")), table.load_presplit, True),
+    Format("table", "interactions.{csv,parquet} (+ items.{csv,parquet})",
+           (_table("interactions"),), table.load, True),
+)
 
 
 def load_dataset(spec: str | Path, min_rating: float | None = None) -> Dataset:
@@ -82,8 +127,8 @@ def load_dataset(spec: str | Path, min_rating: float | None = None) -> Dataset:
 
 def detect_format(directory: Path) -> tuple[str, Callable[..., Dataset], bool]:
     """(format name, loader, accepts min_rating) for ``directory``; DataError if none fits."""
-    for name, _, detect, loader, takes_rating in FORMATS:
-        if detect(directory):
-            return name, loader, takes_rating
-    expected = "; ".join(f"{marker} ({name})" for name, marker, *_ in FORMATS)
+    for fmt in FORMATS:
+        if fmt.fits(directory):
+            return fmt.name, fmt.loader, fmt.takes_rating
+    expected = "; ".join(f"{fmt.marker} ({fmt.name})" for fmt in FORMATS)
     raise DataError(directory, f"no known dataset format; expected one of: {expected}")

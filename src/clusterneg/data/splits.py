@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clusterneg.data.dataset import Dataset, Interactions
-from clusterneg.errors import ConfigError
+from clusterneg.errors import ConfigError, DataError
 
 TRAIN, VALID, TEST = 0, 1, 2
 METHODS = ("auto", "leave-last-out", "random", "temporal", "presplit")
@@ -117,6 +117,23 @@ def make_split(
     else:
         labels = temporal_labels(inter, cut if valid else (cut[1], cut[1]))
     return _from_labels(inter, labels, method, seed)
+
+
+def check_split(dataset: Dataset, split: Split) -> None:
+    """Refuse data too small to train and evaluate on (metrics would be all NaN).
+
+    Needs at least two users and two items, and a non-empty train, validation and test part.
+    """
+    where = getattr(dataset, "source", "") or dataset.name
+    if dataset.n_items < 2 or dataset.n_users < 2:
+        raise DataError(where, f"too small to split: {dataset.n_users} user(s) and "
+                               f"{dataset.n_items} item(s); need at least 2 of each")
+    sizes = {name: len(getattr(split, name)) for name in ("train", "valid", "test")}
+    empty = [name for name, n in sizes.items() if n == 0]
+    if empty:
+        raise DataError(where, f"the {split.method} split leaves {' and '.join(empty)} empty "
+                               f"(sizes {sizes}); users need at least 3 interactions each, "
+                               "or use more data")
 
 
 def leave_last_out_labels(inter: Interactions, valid: bool = True) -> np.ndarray:

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clusterneg.report.headroom import headroom
 from clusterneg.report.html import render_report, write_report, write_text_atomic
 from clusterneg.report.inputs import (
     BASELINE,
@@ -40,12 +39,13 @@ from clusterneg.report.markdown import render_markdown
 from clusterneg.report.summary import (
     Comparison,
     compare_runs,
+    headroom,
     paired_compare,
     relative_change,
     significance,
     summarize,
+    verdict,
 )
-from clusterneg.report.verdict import verdict
 
 __all__ = [
     "BASELINE",

@@ -11,9 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clusterneg.report.format import HEADLINE, fmt_pct, fmt_value, metric_label
-from clusterneg.report.headroom import headroom_lines
-from clusterneg.report.summary import Comparison
-from clusterneg.report.verdict import verdict
+from clusterneg.report.summary import (
+    Comparison,
+    headroom,
+    headroom_rows,
+    headroom_sentence,
+    provenance_rows,
+    training_curves,
+    verdict,
+)
 
 REAL_MARK = "✓"
 
@@ -107,7 +113,31 @@ def render_markdown(
     if not comp.significance:
         lines += ["No per-user arrays were given, so no difference was tested.", ""]
     lines += headroom_lines(comp)
-    from clusterneg.report.provenance_section import how_made_markdown
-
     lines += how_made_markdown(results)
     return "\n".join(lines)
+
+def headroom_lines(comp: Comparison, metric: str = "hr@50") -> list[str]:
+    """The ``results.md`` section (empty when the comparison has no ``full`` run)."""
+    h = headroom(comp, metric)
+    if h is None:
+        return []
+    lines = [f"## Headroom over {comp.baseline} ({metric_label(metric)})", "",
+             headroom_sentence(h, comp.baseline), "",
+             f"| sampler | gain over {comp.baseline} | headroom | share closed |",
+             "|:---|---:|---:|---:|"]
+    lines += [_row(cells) for cells in headroom_rows(h)]
+    return [*lines, ""]
+
+
+def how_made_markdown(results: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of the section (empty when the results carry no provenance)."""
+    prov = results.get("provenance")
+    if not prov:
+        return []
+    lines = ["## How this was made", "", "| | |", "|:---|:---|"]
+    lines += [f"| {k} | `{v}` |" for k, v in provenance_rows(prov, results)]
+    curves = training_curves(results, "valid")
+    if curves:
+        lines += ["", "Validation curve (first seed, per epoch): " + "; ".join(
+            f"{s} " + " ".join(f"{v:.4f}" for v in c.values()) for s, c in curves.items())]
+    return [*lines, ""]

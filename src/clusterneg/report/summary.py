@@ -1,4 +1,5 @@
-"""Turn a comparison's runs into what the report says: means, changes, real differences.
+"""What a comparison says, computed from its runs: means, changes, real differences, the
+verdict, the headroom, and how the runs were made.
 
 - :func:`summarize`: mean and std over seeds of every number in each run's ``metrics``,
   ``exposure`` and ``train`` blocks, per sampler (the ``summary`` of ``results.json``).
@@ -8,10 +9,49 @@
   the difference excludes 0.
 - :func:`compare_runs`: all of the above in one :class:`Comparison`, plus the paired test of
   ``cluster-goobs`` against its closest competitor on the verdict metric.
+- :func:`verdict`: the one plain-language answer the comparison exists for. "Does
+  ``cluster-goobs`` beat every other sampler on HR@50, and by how much?" The answer starts
+  with "Yes", "No", or "Inconclusive" when the paired bootstrap interval of the change
+  against the closest rival spans zero (the data cannot tell the two apart). It gives the
+  method's value against the best other sampler and against ``in-batch`` (relative change,
+  with the paired bootstrap interval over users when per-user arrays were given), and the
+  top-100 exposure share of both.
+- :func:`headroom`: how much any sampler could gain over in-batch, and how much of it each
+  one takes. When the comparison includes the ``full`` sampler (the exact softmax over the
+  whole catalog), the *headroom* on a metric is ``full / in-batch - 1`` and each sampler's
+  *share closed* is its own gain over in-batch divided by the headroom (1 = as good as the
+  exact softmax, > 1 = better than it, which a hardness-weighted objective can be). Where
+  the headroom is about 0 (its paired interval includes 0, or it is under :data:`FLAT` when
+  no interval is known), the exact softmax is no better than in-batch + logQ and no
+  negative sampler can help there (:func:`headroom_sentence`).
+- :func:`training_curves`, :func:`settings`, :func:`provenance_rows`: the facts of the
+  "How this was made" section (the command, the settings, the versions and the training
+  curves, so a reader can judge and rerun the comparison; issue 9, item 7), read from
+  ``results.json``: ``provenance`` (see :mod:`clusterneg.provenance`), ``experiment``, and
+  each run's ``config`` and ``train.curve``.
+
+``results.md`` (:mod:`clusterneg.report.markdown`) and ``report.html``
+(:mod:`clusterneg.report.html`) both render what this module computes, so they agree.
+
+References:
+    Ji et al., arXiv 2607.00448, 2026, section "Loss" (sampled softmax as an estimate of the
+    softmax over the corpus) and section "Reported results" (gains relative to in-batch).
+
+Example:
+    >>> runs = [{"sampler": s, "metrics": {"hr@50": v}} for s, v in
+    ...         (("in-batch", 0.20), ("full", 0.24), ("cluster-goobs", 0.22))]
+    >>> h = headroom(compare_runs({"runs": runs}))
+    >>> round(h["headroom"], 3), round(h["samplers"]["cluster-goobs"]["share"], 2), h["flat"]
+    (0.2, 0.5, False)
+    >>> runs = [{"sampler": "in-batch", "seed": 0, "train": {"curve": [
+    ...     {"epoch": 0, "loss": 2.0, "valid": 0.1}, {"epoch": 1, "loss": 1.5, "valid": 0.2}]}}]
+    >>> training_curves({"runs": runs}, "valid")
+    {'in-batch': {1: 0.1, 2: 0.2}}
 """
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -21,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from clusterneg.eval.significance import paired_bootstrap
-from clusterneg.report.format import higher_is_better
+from clusterneg.report.format import fmt_pct, fmt_value, higher_is_better, is_missing, metric_label
 from clusterneg.report.inputs import BASELINE, METHOD, PerUser, order_samplers
 
 _SECTIONS = ("metrics", "exposure", "train")
@@ -299,3 +339,210 @@ def compare_runs(
         except KeyError:
             comp.runner_up = None
     return comp
+
+
+# --- The verdict ---------------------------------------------------------------------------
+
+
+def _interval(test: dict[str, float] | None) -> str:
+    """`` (95% CI +1.1% to +7.2% over users: real)`` or empty without a test."""
+    if not test:
+        return ""
+    word = "real" if test.get("real") else "within noise"
+    lo, hi = fmt_pct(test.get("rel_ci_low")), fmt_pct(test.get("rel_ci_high"))
+    return f" (95% CI {lo} to {hi} over users: {word})"
+
+
+def _versus_baseline(comp: Comparison, metric: str) -> str:
+    """Clause on the method relative to the baseline, or empty if there is no baseline."""
+    if comp.baseline not in comp.summary or is_missing(comp.mean(comp.baseline, metric)):
+        return ""
+    rel = comp.relative.get(comp.method, {}).get(metric)
+    test = comp.significance.get(comp.method, {}).get(metric)
+    return f"; {fmt_pct(rel)} relative to {comp.baseline}{_interval(test)}"
+
+
+def _exposure(comp: Comparison) -> str:
+    """Sentence comparing the top-100 exposure share of the method and the baseline."""
+    m, b = comp.mean(comp.method, "top100_share"), comp.mean(comp.baseline, "top100_share")
+    if is_missing(m) or is_missing(b) or comp.baseline not in comp.summary:
+        return ""
+    word = "lower than" if m < b else ("higher than" if m > b else "equal to")
+    return (
+        f" Top-100 exposure share: {m:.1%} for {comp.method}, {word} {b:.1%} for "
+        f"{comp.baseline}."
+    )
+
+
+def _spans_zero(test: dict[str, float] | None) -> bool:
+    """True when a paired test's 95% interval of the relative change contains 0."""
+    if not test:
+        return False
+    lo, hi = test.get("rel_ci_low"), test.get("rel_ci_high")
+    if is_missing(lo) or is_missing(hi):
+        return False
+    return lo <= 0 <= hi
+
+
+def verdict(comp: Comparison) -> str:
+    """One or two sentences answering whether the method beats every other sampler.
+
+    Args:
+        comp: the comparison (see :func:`clusterneg.report.summary.compare_runs`).
+
+    Returns:
+        Text starting with ``"Yes:"``, ``"No:"``, ``"Inconclusive:"`` (the interval
+        against the closest rival spans zero) or ``"No verdict:"``.
+
+    References:
+        Ji et al., arXiv 2607.00448, "Reported results" (+55.6% HR@50 over in-batch; top-100
+        exposure share 50% -> 32%).
+
+    Example:
+        >>> from clusterneg.report.summary import compare_runs
+        >>> runs = [{"sampler": s, "metrics": {"hr@50": v}}
+        ...         for s, v in (("in-batch", 0.2), ("cluster-goobs", 0.3))]
+        >>> verdict(compare_runs({"runs": runs}))[:4]
+        'Yes:'
+    """
+    metric, method = comp.verdict_metric, comp.method
+    label = metric_label(metric)
+    if method not in comp.summary:
+        return f"No verdict: {method} was not among the samplers run."
+    mine = comp.mean(method, metric)
+    rival = best_other(comp, metric)
+    if is_missing(mine) or rival is None:
+        return f"No verdict: no {label} for {method} and at least one other sampler."
+    theirs = comp.mean(rival, metric)
+    better = mine > theirs if higher_is_better(metric) else mine < theirs
+    margin = mine / theirs - 1 if theirs else float("nan")
+    n_seeds = comp.n_seeds()
+    seeds = f" over {n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    runner = comp.runner_up if comp.runner_up and comp.runner_up["sampler"] == rival else None
+    if _spans_zero(runner):
+        head = (
+            f"Inconclusive: {method} has {label} {fmt_value(metric, mine)}{seeds} against "
+            f"{fmt_value(metric, theirs)} for the closest rival {rival} ({fmt_pct(margin)}), "
+            f"but the interval spans zero{_interval(runner)}"
+        )
+    elif better:
+        head = (
+            f"Yes: {method} has the best {label} of the {len(comp.samplers)} samplers{seeds}, "
+            f"{fmt_value(metric, mine)}, {fmt_pct(margin)} over the runner-up {rival} at "
+            f"{fmt_value(metric, theirs)}{_interval(runner)}"
+        )
+    else:
+        head = (
+            f"No: {method} has {label} {fmt_value(metric, mine)}{seeds}, {fmt_pct(margin)} "
+            f"against the best sampler {rival} at {fmt_value(metric, theirs)}"
+            f"{_interval(runner)}"
+        )
+    versus = _versus_baseline(comp, metric) if rival != comp.baseline else ""
+    return head + versus + "." + _exposure(comp)
+
+
+# --- Headroom ------------------------------------------------------------------------------
+
+
+REFERENCE = "full"
+FLAT = 0.01  # |headroom| below this counts as none when no interval is known
+
+
+def headroom(comp: Comparison, metric: str = "hr@50",
+             reference: str = REFERENCE) -> dict[str, Any] | None:
+    """The headroom on ``metric`` and each sampler's gain and share of it (None without a
+    ``reference`` run).
+
+    Returns:
+        ``{"metric", "reference", "headroom", "ci_low", "ci_high", "flat", "samplers":
+        {name: {"gain", "share"}}}``; ``ci_*`` are relative to in-batch (NaN when no
+        per-user values were tested); ``share`` is NaN where the headroom is flat.
+    """
+    h = comp.relative.get(reference, {}).get(metric)
+    if h is None or math.isnan(h):
+        return None
+    test = comp.significance.get(reference, {}).get(metric) or {}
+    lo, hi = test.get("rel_ci_low", math.nan), test.get("rel_ci_high", math.nan)
+    flat = (lo <= 0 <= hi) if test else abs(h) < FLAT
+    rows = {}
+    for s in comp.samplers:
+        if s in (comp.baseline, reference):
+            continue
+        gain = comp.relative.get(s, {}).get(metric, math.nan)
+        rows[s] = {"gain": gain, "share": math.nan if flat or h == 0 else gain / h}
+    return {"metric": metric, "reference": reference, "headroom": h, "ci_low": lo,
+            "ci_high": hi, "flat": bool(flat), "samplers": rows}
+
+
+def headroom_sentence(h: dict[str, Any], baseline: str = "in-batch") -> str:
+    """One plain sentence on the headroom (what a reader should conclude).
+
+    Example:
+        >>> headroom_sentence({"metric": "hr@50", "headroom": 0.004, "ci_low": -0.01,
+        ...                    "ci_high": 0.02, "flat": True, "reference": "full"})[:48]
+        'No headroom: the exact softmax (full) is +0.4% ['
+    """
+    label = metric_label(h["metric"])
+    ci = ("" if math.isnan(h["ci_low"]) else
+          f" [{fmt_pct(h['ci_low'])}, {fmt_pct(h['ci_high'])}]")
+    size = f"{fmt_pct(h['headroom'])}{ci} on {label} over {baseline}"
+    if h["flat"]:
+        return (f"No headroom: the exact softmax ({h['reference']}) is {size}, so {baseline} + "
+                f"logQ is already as good as the exact softmax here and no negative sampler can "
+                f"help on this catalog at this batch size.")
+    return (f"Headroom: the exact softmax ({h['reference']}) is {size}; the share column says "
+            f"how much of it each sampler closes (1.0 = as good as the exact softmax).")
+
+
+def headroom_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The headroom table's cells, one row per sampler: (sampler, gain over in-batch,
+    headroom, share closed); the share is ``—`` where the headroom is flat.
+
+    Example:
+        >>> headroom_rows({"headroom": 0.2, "samplers": {"goobs": {"gain": 0.1, "share": 0.5}}})
+        [('goobs', '+10.0%', '+20.0%', '0.50')]
+    """
+    return [(s, fmt_pct(row["gain"]), fmt_pct(h["headroom"]),
+             "—" if math.isnan(row["share"]) else f"{row['share']:.2f}")
+            for s, row in h["samplers"].items()]
+
+
+# --- How this was made ---------------------------------------------------------------------
+
+
+def training_curves(results: Mapping[str, Any], key: str) -> dict[str, dict[int, float]]:
+    """sampler -> {epoch (1-based): value} for the first seed of each sampler."""
+    out: dict[str, dict[int, float]] = {}
+    for run in results.get("runs") or []:
+        curve = (run.get("train") or {}).get("curve") or []
+        if run.get("sampler") in out or not curve:
+            continue
+        points = {int(p["epoch"]) + 1: float(p[key]) for p in curve
+                  if p.get(key) is not None}
+        if points:
+            out[run["sampler"]] = points
+    return out
+
+
+def settings(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings shared by the runs: experiment, model, and training (first run)."""
+    runs = results.get("runs") or []
+    config = (runs[0].get("config") or {}) if runs else {}
+    train = {k: v for k, v in (config.get("train") or {}).items()
+             if k not in ("sampler", "sampler_options", "seed")}
+    return {"experiment": results.get("experiment") or config.get("experiment") or {},
+            "model": config.get("model") or {}, "train": train}
+
+
+def provenance_rows(prov: Mapping[str, Any], results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    libs = ", ".join(f"{k} {v}" for k, v in (prov.get("libraries") or {}).items())
+    rows = [("command", " ".join(prov.get("argv") or []) or "-"),
+            ("clusterneg", f"{prov.get('clusterneg', '-')} (git {prov.get('git_commit') or '-'})"),
+            ("libraries", libs or "-"), ("platform", str(prov.get("platform", "-"))),
+            ("dataset", f"{results.get('dataset', '-')} (fingerprint "
+                        f"{prov.get('dataset_fingerprint', '-')})"),
+            ("clusters (resolved k)", str(prov.get("n_clusters", results.get("n_clusters")))),
+            ("threads / device", f"{prov.get('threads', '-')} / {prov.get('device', '-')}")]
+    for part, values in settings(results).items():
+        rows.append((part, json.dumps(values, sort_keys=True, default=str)))
+    return rows

@@ -50,9 +50,26 @@ SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
 
 def sampler_options(name: str) -> dict[str, Any]:
-    """Option name -> default value of a sampler (ConfigError for an unknown name)."""
-    params = inspect.signature(_sampler_class(name).__init__).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    """Option name -> default value of a sampler (ConfigError for an unknown name).
+
+    A sampler whose ``__init__`` ends in ``**options`` hands them to its base class, so the
+    base's keyword options are its options too (a variant declares only its own).
+
+    Example:
+        >>> list(sampler_options("cluster-dns"))[:3]
+        ['n_candidates', 'n_negatives', 'n_cluster']
+    """
+    out: dict[str, Any] = {}
+    for cls in _sampler_class(name).__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        params = inspect.signature(cls.__init__).parameters.values()
+        for p in params:
+            if p.kind is inspect.Parameter.KEYWORD_ONLY:
+                out.setdefault(p.name, p.default)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return out
 
 
 def build_sampler(name: str, ctx: SamplerContext, **options: Any) -> NegativeSampler:

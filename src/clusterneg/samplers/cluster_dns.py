@@ -59,9 +59,9 @@ class ClusterDnsSampler(ClusterGoobsSampler):
     Args:
         ctx: the :class:`SamplerContext` (must carry ``item_cluster``).
         n_candidates: M same-cluster candidates scored per example (None: 8 x n_cluster).
-        n_negatives, n_cluster, n_random, ratio, slots, shared, preload, store_rows, merge,
-            in_batch, logq_mode, mask_user_items: as for
-            :class:`~clusterneg.samplers.cluster_goobs.ClusterGoobsSampler`.
+        **cluster_goobs: the options of
+            :class:`~clusterneg.samplers.cluster_goobs.ClusterGoobsSampler` (``n_negatives``,
+            ``n_cluster``, ``ratio``, ...), passed on unchanged.
     """
 
     name: ClassVar[str] = "cluster-dns"
@@ -70,18 +70,9 @@ class ClusterDnsSampler(ClusterGoobsSampler):
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
         "n_negatives": [32, 128], "n_candidates": [8, 32]}
 
-    def __init__(
-        self, ctx: SamplerContext, *, n_candidates: int | None = None,
-        n_negatives: int | None = None,
-        n_cluster: int | None = None, n_random: int | None = None, ratio: str | None = None,
-        slots: int | None = None, shared: bool = False, preload: bool = True,
-        store_rows: bool = False, merge: bool = True, in_batch: bool = True,
-        logq_mode: str = "mixture", mask_user_items: bool = False,
-    ) -> None:
-        super().__init__(ctx, n_negatives=n_negatives, n_cluster=n_cluster, n_random=n_random,
-                         ratio=ratio, slots=slots, shared=shared, preload=preload,
-                         store_rows=store_rows, merge=merge, in_batch=in_batch, logq_mode=logq_mode,
-                         mask_user_items=mask_user_items)
+    def __init__(self, ctx: SamplerContext, *, n_candidates: int | None = None,
+                 **cluster_goobs: Any) -> None:
+        super().__init__(ctx, **cluster_goobs)
         self.m = check_int("n_candidates",
                            8 * max(self.n_cluster, 1) if n_candidates is None else n_candidates)
         if self.m < self.n_cluster:

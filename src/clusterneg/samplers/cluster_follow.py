@@ -89,9 +89,9 @@ class ClusterFollowSampler(ClusterGoobsSampler):
         ctx: the :class:`SamplerContext` (must carry ``item_cluster``: the starting clusters).
         recluster_every: steps between re-clusterings (after the optimiser step).
         lloyd_iters: k-means iterations per re-clustering (few: stay near the LLM clusters).
-        n_negatives, n_cluster, n_random, ratio, slots, shared, preload, store_rows, merge,
-            in_batch, logq_mode, mask_user_items: as for
-            :class:`~clusterneg.samplers.cluster_goobs.ClusterGoobsSampler`.
+        **cluster_goobs: the options of
+            :class:`~clusterneg.samplers.cluster_goobs.ClusterGoobsSampler` (``n_negatives``,
+            ``n_cluster``, ``ratio``, ...), passed on unchanged.
     """
 
     name: ClassVar[str] = "cluster-follow"
@@ -100,18 +100,9 @@ class ClusterFollowSampler(ClusterGoobsSampler):
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
         "n_negatives": [32, 128], "recluster_every": [200, 1000]}
 
-    def __init__(
-        self, ctx: SamplerContext, *, recluster_every: int = 500, lloyd_iters: int = 2,
-        n_negatives: int | None = None, n_cluster: int | None = None,
-        n_random: int | None = None, ratio: str | None = None, slots: int | None = None,
-        shared: bool = False, preload: bool = True, store_rows: bool = False,
-        merge: bool = True, in_batch: bool = True, logq_mode: str = "mixture",
-        mask_user_items: bool = False,
-    ) -> None:
-        super().__init__(ctx, n_negatives=n_negatives, n_cluster=n_cluster, n_random=n_random,
-                         ratio=ratio, slots=slots, shared=shared, preload=preload,
-                         store_rows=store_rows, merge=merge, in_batch=in_batch, logq_mode=logq_mode,
-                         mask_user_items=mask_user_items)
+    def __init__(self, ctx: SamplerContext, *, recluster_every: int = 500, lloyd_iters: int = 2,
+                 **cluster_goobs: Any) -> None:
+        super().__init__(ctx, **cluster_goobs)
         self.every = check_int("recluster_every", recluster_every)
         self.iters = check_int("lloyd_iters", lloyd_iters)
         # our own copy: the assignment changes in place and must not leak into the context

@@ -36,10 +36,6 @@ _SUFFIX_INTER = ".inter.json"
 _SUFFIX_ITEM = ".item.json"
 
 
-def matches(directory: Path) -> bool:
-    """True when ``directory`` holds a ``*.inter.json`` file."""
-    return any(p.is_file() for p in directory.glob(f"*{_SUFFIX_INTER}"))
-
 
 def load(directory: Path) -> Dataset:
     """Read ``<name>.inter.json`` and, when present, ``<name>.item.json`` from ``directory``."""

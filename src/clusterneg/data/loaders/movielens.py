@@ -34,10 +34,6 @@ RATING_FIELDS = ("user_id", "item_id", "rating", "timestamp")
 MOVIE_FIELDS = ("item_id", "title", "genres")
 
 
-def matches(directory: Path) -> bool:
-    """True when ``directory`` holds ``ratings.dat``."""
-    return (directory / "ratings.dat").is_file()
-
 
 def load(directory: Path, min_rating: float | None = None) -> Dataset:
     """Read ``ratings.dat`` (+ ``movies.dat`` when present) from ``directory``.

@@ -51,10 +51,6 @@ def builtin_path(name: str = "ml-100k") -> Path:
     return path
 
 
-def matches(directory: Path) -> bool:
-    """True when ``directory`` holds a ``*.inter`` atomic file."""
-    return any(p.is_file() for p in directory.glob("*.inter"))
-
 
 def load(directory: Path, min_rating: float | None = None) -> Dataset:
     """Read ``<name>.inter`` (+ ``<name>.item`` when present) from ``directory``.

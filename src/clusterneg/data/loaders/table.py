@@ -58,14 +58,6 @@ def find_table(directory: Path, stem: str) -> Path | None:
     return found[0] if found else None
 
 
-def matches(directory: Path) -> bool:
-    """True when ``directory`` holds an ``interactions`` table."""
-    return find_table(directory, "interactions") is not None
-
-
-def matches_presplit(directory: Path) -> bool:
-    """True when ``directory`` holds ``train`` and ``test`` tables."""
-    return find_table(directory, "train") is not None and find_table(directory, "test") is not None
 
 
 def load(directory: Path, min_rating: float | None = None) -> Dataset:
