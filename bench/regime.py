@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -64,6 +63,9 @@ def main() -> None:
     ap.add_argument("--valid-users", type=int, default=3000)
     ap.add_argument("--n-clusters", default="auto")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--encoder", default="minilm",
+                    help="item text encoder for the clusters; none: no k-means clusters (only "
+                         "NAME@latent cluster samplers, on a synth folder)")
     ap.add_argument("--plot", action="store_true", help="only draw the figure and table")
     args = ap.parse_args()
     if args.plot:
@@ -75,14 +77,16 @@ def main() -> None:
     doc = json.loads(out.read_text()) if out.exists() else {"rows": []}
     nc = args.n_clusters if args.n_clusters == "auto" else int(args.n_clusters)
     exp, opts = apply_protocol(args.protocol, ExperimentConfig(
-        dataset=args.dataset, n_clusters=nc, valid_users=args.valid_users), {})
+        dataset=args.dataset, encoder=args.encoder, n_clusters=nc,
+        valid_users=args.valid_users), {})
     prep = prepare(exp)
     command = "PYTHONPATH=src nice .venv/bin/python bench/regime.py " + " ".join(sys.argv[1:])
     commands = doc.get("commands", [doc["command"]] if "command" in doc else [])
     doc.update(dataset=name, n_items=prep.dataset.n_items, n_users=prep.dataset.n_users,
                n_clusters=prep.n_clusters, protocol=args.protocol,
                cluster_rule=(getattr(prep.cluster_info, "meta", {}) or {}).get(
-                   "auto", {}).get("reason", f"given: {nc}"),
+                   "auto", {}).get("reason", f"given: {nc}") if args.encoder != "none" else
+               f"none (--encoder none): only the {LATENT} samplers have (the true) clusters",
                command=command, commands=commands + [command] * (command not in commands))
     samplers = args.samplers.split(",")
     for b in (int(x) for x in args.batch_sizes.split(",")):
@@ -94,7 +98,7 @@ def main() -> None:
             doc["rows"].append(row)
             add_intervals(doc, name)
             write_text_atomic(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-            print(f"{name} B={b} {s}: hr@50 {row['metrics']['hr@50']:.4f} "
+            print(f"{name} B={b} {s}: hr@50 {hr50(row)} {row.get('error', '')}"
                   f"({row['train_seconds']:.0f} s, best epoch {row['best_epoch']})", flush=True)
 
 
@@ -126,7 +130,7 @@ def train_one(prep: Any, sampler: str, batch: int, opts: dict, args: argparse.Na
         res = run(prep, ModelConfig(), train_cfg)
     except Exception as exc:  # e.g. the full softmax refusing a catalog that does not fit
         return {"batch_size": batch, "sampler": sampler, "error": str(exc),
-                "ratio": prep.dataset.n_items / batch, "metrics": {"hr@50": math.nan},
+                "ratio": prep.dataset.n_items / batch, "metrics": {},
                 "train_seconds": time.perf_counter() - t0, "best_epoch": -1}
     PER_USER.mkdir(parents=True, exist_ok=True)
     np.savez(PER_USER / f"{short_name(prep.config.dataset)}_{batch}_{sampler}.npz",
@@ -162,6 +166,12 @@ MARKS = {"goobs": "o", "cluster-goobs": "s", "full": "^", "cluster-dns": "D",
 READING = RESULTS / "regime_reading.md"  # hand-written reading of the figure, kept verbatim
 
 
+def hr50(row: dict[str, Any]) -> str:
+    """The row's HR@50, or a dash for a run that failed (its error is in the change cell)."""
+    value = row["metrics"].get("hr@50")
+    return "—" if value is None else f"{value:.4f}"
+
+
 def change_cell(row: dict[str, Any]) -> str:
     """``+1.2% [-0.3%, +2.8%]`` (✓ when the interval excludes 0), or why there is none."""
     ch = row.get("change", {}).get("hr@50")
@@ -183,7 +193,7 @@ def summary_table(docs: list[dict[str, Any]]) -> list[str]:
     for ratio, name, b in sorted(cells):
         rows = {r["sampler"]: r for d in docs if d["dataset"] == name for r in d["rows"]
                 if r["batch_size"] == b}
-        out.append(f"| {name} | {b} | {ratio:.0f} | {rows[BASE]['metrics']['hr@50']:.4f} | "
+        out.append(f"| {name} | {b} | {ratio:.0f} | {hr50(rows[BASE])} | "
                    + " | ".join(change_cell(rows[s]) if s in rows else "" for s in samplers)
                    + " |")
     return out
@@ -218,7 +228,7 @@ def plot_all() -> None:
                   "epochs | train s |", "|---:|---:|:---|---:|---:|---:|---:|---:|"]
         for row in sorted(doc["rows"], key=lambda r: (r["batch_size"], r["sampler"])):
             lines.append(f"| {row['batch_size']} | {row['ratio']:.0f} | {row['sampler']} | "
-                         f"{row['metrics']['hr@50']:.4f} | {change_cell(row)} | "
+                         f"{hr50(row)} | {change_cell(row)} | "
                          f"{row['best_epoch']} | {row.get('epochs', '')} | "
                          f"{row['train_seconds']:.0f} |")
         lines.append("")
