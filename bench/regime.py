@@ -237,7 +237,7 @@ def plot_all() -> None:
                          if r["sampler"] == s and "hr@50" in r.get("change", {}))
             if not pts:
                 continue
-            x = [p[0] * 1.06 ** (k - 2) for p in pts]  # spread samplers apart on the log axis
+            x = [p[0] * 1.04 ** (k - 3) for p in pts]  # spread samplers apart on the log axis
             y = [100 * p[1]["rel"] for p in pts]
             err = [[100 * (p[1]["rel"] - p[1]["rel_ci_low"]) for p in pts],
                    [100 * (p[1]["rel_ci_high"] - p[1]["rel"]) for p in pts]]
@@ -250,7 +250,9 @@ def plot_all() -> None:
     ax.set_ylabel("HR@50 change over in-batch + logQ (%), 95% paired CI")
     ax.set_title("Where do sampled negatives pay off? (paper protocol, one seed per point)")
     used = {r["sampler"] for d in docs for r in d["rows"]}
-    handles = ([Line2D([], [], color=c, lw=2, label=n) for n, c in colours.items()]
+    plotted = {d["dataset"] for d in docs if any("change" in r for r in d["rows"])}
+    handles = ([Line2D([], [], color=c, lw=2, label=n) for n, c in colours.items()
+                if n in plotted]
                + [Line2D([], [], color="k", marker=m, ls="", label=s)
                   for s, m in MARKS.items() if s in used])
     ax.legend(handles=handles, fontsize=7, ncol=2, loc="best")
