@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,6 +29,14 @@ from clusterneg.errors import ConfigError
 
 console = Console(stderr=False, markup=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+
+# The resumable-state options, declared once for every command that trains (train,
+# train-stream): same names, defaults and help everywhere.
+CheckpointEvery = Annotated[int, typer.Option(
+    help="Write resumable state every N steps (0: never).")]
+Resume = Annotated[bool, typer.Option(help="Continue from the newest resumable state.")]
+StateDir = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
+    help="Resumable state directory (default: OUT.state beside the run directory).")]
 
 _VERBOSITY = 0  # -1 quiet, 0 normal, 1+ verbose
 

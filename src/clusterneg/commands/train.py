@@ -13,6 +13,9 @@ import typer
 
 from clusterneg import defaults as D
 from clusterneg.commands._common import (
+    CheckpointEvery,
+    Resume,
+    StateDir,
     check_compute_options,
     console,
     make_progress,
@@ -49,11 +52,9 @@ def train_command(
     out: Path = typer.Option(Path("runs/train"), help="Run directory (created; an existing "
                              "run is replaced only with --overwrite)."),
     overwrite: bool = typer.Option(False, help="Replace an existing run at --out."),
-    checkpoint_every: int = typer.Option(0, help="Write resumable state every N steps "
-                                         "(0: never)."),
-    resume: bool = typer.Option(False, help="Continue from the newest resumable state."),
-    state_dir: Path = typer.Option(None, help="Resumable state directory (default: "
-                                   "OUT.state beside the run directory)."),
+    checkpoint_every: CheckpointEvery = 0,
+    resume: Resume = False,
+    state_dir: StateDir = None,
     config: Path = typer.Option(None, help="YAML file of these options; the command line "
                                 "overrides it (a run's command.yaml replays the run)."),
 ) -> None:
@@ -61,10 +62,10 @@ def train_command(
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
     exp, model_cfg, train_cfg = build_configs(opts)
     check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
-    from clusterneg.train.state import Checkpointing
+    from clusterneg.train.state import Checkpointing, state_dir_for
 
     out = opts["out"]
-    ckpt = Checkpointing(opts["state_dir"] or out.with_name(f"{out.name}.state"),
+    ckpt = Checkpointing(state_dir_for(out, opts["state_dir"]),
                          opts["checkpoint_every"], opts["resume"],
                          {"experiment": exp.to_dict(), "model": model_cfg.to_dict(),
                           "train": train_cfg.to_dict()})

@@ -17,6 +17,9 @@ import typer
 
 from clusterneg import defaults as D
 from clusterneg.commands._common import (
+    CheckpointEvery,
+    Resume,
+    StateDir,
     check_compute_options,
     make_progress,
     parse_options,
@@ -49,21 +52,19 @@ def train_stream_command(
     threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     overwrite: bool = typer.Option(False, help="Replace an existing run at --out."),
-    checkpoint_every: int = typer.Option(0, help="Write resumable state every N steps "
-                                         "(0: never)."),
-    resume: bool = typer.Option(False, help="Continue from the newest resumable state."),
-    state_dir: Path = typer.Option(None, help="Resumable state directory (default: "
-                                   "OUT.state beside the run directory)."),
+    checkpoint_every: CheckpointEvery = 0,
+    resume: Resume = False,
+    state_dir: StateDir = None,
 ) -> None:
     """Train on a stream of Parquet shards (bounded memory, online logQ, resumable)."""
     opts = dict(locals())
     src, model_cfg, train_cfg = build_configs(opts)
     check_output(out, overwrite=overwrite, resume=resume)
-    from clusterneg.train.state import Checkpointing
+    from clusterneg.train.state import Checkpointing, state_dir_for
     from clusterneg.train.stream_run import run_config, save_stream_run, stream_run
 
     config = run_config(src, model_cfg, train_cfg)
-    ckpt = Checkpointing(state_dir or out.with_name(f"{out.name}.state"), checkpoint_every,
+    ckpt = Checkpointing(state_dir_for(out, state_dir), checkpoint_every,
                          resume, config)
     if resume:
         ckpt.check()  # fail before the stream is opened

@@ -43,7 +43,7 @@ from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
-from clusterneg.train.state import Checkpointing, LoopState
+from clusterneg.train.state import Checkpointing, LoopState, state_dir_for
 from clusterneg.train.streaming import (
     StreamData,
     build_stream_run,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.checkpoint_every or args.resume:
         run = {k: str(v) for k, v in vars(args).items()
                if k not in ("out", "resume", "checkpoint_every", "state_dir")}
-        ckpt = rank_checkpointing(args.state_dir or args.out.with_name(f"{args.out.name}.state"),
+        ckpt = rank_checkpointing(state_dir_for(args.out, args.state_dir),
                                   rank, args.checkpoint_every, args.resume,
                                   {"distributed": run, "world": {"size": world}})
     losses: list[torch.Tensor] = []

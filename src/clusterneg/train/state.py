@@ -235,6 +235,20 @@ def load_state(path: Path) -> dict[str, Any]:
     return unflatten(skeleton, load_file(str(path / TENSORS)))
 
 
+def state_dir_for(out: Path, state_dir: Path | None = None) -> Path:
+    """Where a run's resumable state lives: ``state_dir`` when given, else ``OUT.state``
+    beside the run directory (outside it, so replacing the finished run never touches it).
+
+    Example:
+        >>> state_dir_for(Path("runs/a")).as_posix()
+        'runs/a.state'
+        >>> state_dir_for(Path("runs/a"), Path("elsewhere")).as_posix()
+        'elsewhere'
+    """
+    out = Path(out)
+    return Path(state_dir) if state_dir is not None else out.with_name(f"{out.name}.state")
+
+
 def latest_state(state_dir: Path) -> Path:
     """The newest complete checkpoint in ``state_dir`` (DataError when there is none)."""
     found = step_dirs(state_dir)
