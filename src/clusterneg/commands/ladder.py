@@ -34,6 +34,7 @@ def ladder_command(
     lr: float = typer.Option(D.LR), dim: int = typer.Option(D.DIM),
     temperature: float = typer.Option(D.TEMPERATURE),
     history_len: int = typer.Option(D.HISTORY_LEN),
+    user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
     threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
     patience: int = typer.Option(D.PATIENCE),
     option: list[str] = typer.Option(None, "--option", "-o",
@@ -60,7 +61,8 @@ def ladder_command(
     exp, sampler_opts = apply_protocol(protocol, ExperimentConfig(
         dataset=dataset, split=split, encoder=encoder, n_clusters=parse_n_clusters(n_clusters),
         valid_users=valid_users), _sampler_options(option, [r.sampler for r in RUNGS] + ["full"]))
-    model = ModelConfig(dim=dim, temperature=temperature, history_len=history_len).validate()
+    model = ModelConfig(dim=dim, temperature=temperature, history_len=history_len,
+                        user_id=user_id).validate()
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                         threads=threads).validate()
     _run(opts, exp, model, train, sampler_opts)
