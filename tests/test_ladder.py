@@ -32,7 +32,7 @@ def test_ladder_runs_every_rung_with_paired_changes(synthetic_dir: Path, vectors
     code, stdout, err = cli_run(
         "ladder", "--dataset", str(synthetic_dir), "--encoder", f"precomputed:{vectors}",
         "--n-clusters", "5", "--protocol", "paper", "--full", "--epochs", "2",
-        "--batch-size", "32", "--dim", "8", "--history-len", "0", "--no-user-id",
+        "--batch-size", "32", "--dim", "8", "--history-len", "3", "--no-user-id",
         "--out", str(out))
     assert code == 0, err
     doc = json.loads((out / "ladder.json").read_text())
