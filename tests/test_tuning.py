@@ -74,3 +74,17 @@ def test_compare_budget_2_all_samplers_cli(synthetic_dir: Path, tmp_path: Path, 
     assert {r["sampler"] for r in results["runs"]} == set(SAMPLER_NAMES)
     for row in results["runs"]:
         assert len(row["config"]["tuning"]) == 2
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLER_NAMES if SAMPLERS[n].tuning_grid])
+def test_every_grid_value_trains(prep, name: str) -> None:
+    """Each value of the sampler's grid (issue 11, step 5: cluster-goobs's ratio, logQ mode,
+    masking of the user's items, ...) is accepted and trains to a finite loss."""
+    from clusterneg.experiment import run
+
+    for key, values in SAMPLERS[name].tuning_grid.items():
+        for value in values:
+            cfg = TrainConfig(epochs=1, batch_size=16, threads=1, max_steps=2, sampler=name,
+                              sampler_options={key: value})
+            res = run(prep, ModelConfig(dim=8, history_len=0), cfg)
+            assert np.isfinite(res.train["curve"][-1]["loss"]), (key, value)

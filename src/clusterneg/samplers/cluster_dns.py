@@ -67,8 +67,8 @@ class ClusterDnsSampler(ClusterGoobsSampler):
     name: ClassVar[str] = "cluster-dns"
     citation: ClassVar[str] = ("clusterneg variant: Ji et al. 2026 cluster segments + Zhang "
                                "et al. 2013 dynamic negative selection")
-    tuning_grid: ClassVar[dict[str, list[Any]]] = {
-        "n_negatives": [32, 128], "n_candidates": [8, 32]}
+    tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {
+        **ClusterGoobsSampler.tuning_grid, "n_candidates": (8, 32)}
 
     def __init__(self, ctx: SamplerContext, *, n_candidates: int | None = None,
                  **cluster_goobs: Any) -> None:

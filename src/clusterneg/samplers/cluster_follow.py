@@ -97,8 +97,8 @@ class ClusterFollowSampler(ClusterGoobsSampler):
     name: ClassVar[str] = "cluster-follow"
     citation: ClassVar[str] = ("clusterneg variant: Ji et al. 2026 cluster GOOBS with clusters "
                                "re-fit to the model's item vectors (ANCE-style refresh)")
-    tuning_grid: ClassVar[dict[str, list[Any]]] = {
-        "n_negatives": [32, 128], "recluster_every": [200, 1000]}
+    tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {
+        **ClusterGoobsSampler.tuning_grid, "recluster_every": (200, 1000)}
 
     def __init__(self, ctx: SamplerContext, *, recluster_every: int = 500, lloyd_iters: int = 2,
                  **cluster_goobs: Any) -> None:

@@ -138,7 +138,9 @@ class ClusterGoobsSampler(GoobsSampler):
     name = "cluster-goobs"
     citation = ("Ji et al., Real-Time Hard Negative Sampling via LLM-based Clustering for "
                 "Large-Scale Two-Tower Retrieval, arXiv 2607.00448, 2026")
-    tuning_grid = {"n_negatives": (32, 128)}
+    # goobs's knobs plus the share of same-cluster negatives (the paper's 1:15 / 1:31, and
+    # harder mixes); "block" logQ corrects the cluster block on its own (issue 11, step 5)
+    tuning_grid = {**GoobsSampler.tuning_grid, "ratio": ("1:31", "1:7", "1:3")}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int | None = None,

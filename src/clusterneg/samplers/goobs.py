@@ -79,7 +79,10 @@ class GoobsSampler(SamplerBase):
     name = "goobs"
     citation = ("Ji et al., Real-Time Hard Negative Sampling via LLM-based Clustering for "
                 "Large-Scale Two-Tower Retrieval, arXiv 2607.00448, 2026 (GOOBS)")
-    tuning_grid = {"n_negatives": (32, 128)}
+    # its own knobs (issue 11, step 5): how many pool negatives, how logQ treats them, and
+    # whether the user's own training items are masked out as false negatives
+    tuning_grid = {"n_negatives": (32, 128), "logq_mode": ("mixture", "block"),
+                   "mask_user_items": (False, True)}
 
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int = 16, slots: int | None = None,
