@@ -55,7 +55,7 @@ except ImportError:  # the code before issue 12's changes: plain Adam, as its tr
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 try:
-    from clusterneg.train.grads import reuse_embedding_grads
+    from clusterneg.train.trainer import reuse_embedding_grads
 except ImportError:  # the code before issue 12's speed work (session 3)
     reuse_embedding_grads = None
 

@@ -8,7 +8,7 @@ batch 256: 256 rows (in-batch: the positives only), 4,352 (16 extra negatives pe
 * ``content tower``: gather the 384-d content rows, ``Linear(384, 64)`` forward and its
   weight gradient (2 x 2 x rows x 384 x 64 FLOPs), as ``TwoTower.item_vectors`` does;
 * ``normalise (autograd)`` vs ``normalise (rowops)``: ``F.normalize`` forward + backward
-  against :func:`clusterneg.rowops.unit_rows` on 64-d rows;
+  against :func:`clusterneg.model.unit_rows` on 64-d rows;
 * ``dot (bmm)`` vs ``dot (rowops)``: per-example dot products [B, K] with their backward.
 
 Run::
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from clusterneg.rowops import row_dot, unit_rows
+from clusterneg.model import row_dot, unit_rows
 
 OUT = Path(__file__).resolve().parent / "results"
 N_ITEMS, D_CONTENT, D, BATCH = 42381, 384, 64, 256

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from clusterneg.eval import ExposureContext, UserItems, evaluate_scores, ranking_metrics
-from clusterneg.eval.exposure import exposure_metrics
+from clusterneg.eval.metrics import exposure_metrics
 
 OUT = Path(__file__).resolve().parent
 

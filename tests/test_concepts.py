@@ -225,8 +225,8 @@ def test_smollm2_and_minilm_split_a_mixed_cluster() -> None:
     """The real models: one cluster of pens and tapes is split into at least two concepts
     whose labels mention what they hold."""
     from clusterneg.cluster.naming import SmolLM2Namer
+    from clusterneg.encode.embed import l2_normalize
     from clusterneg.encode.factory import build_encoder
-    from clusterneg.encode.postprocess import l2_normalize
 
     titles = ["BIC ballpoint pens, blue, 12 pack", "Pilot G2 gel pens, black",
               "Paper Mate ballpoint pens", "Uni-ball gel pens, assorted",

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clusterneg.loss import sampler_loss
 from clusterneg.samplers import Batch, SamplerContext, build_sampler
-from clusterneg.samplers.objective import sampler_loss
 
 
 class MyTwoTower(nn.Module):

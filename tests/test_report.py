@@ -26,7 +26,7 @@ from clusterneg.report import (
     verdict,
     write_results,
 )
-from clusterneg.report import format as fmt
+from clusterneg.report import summary as fmt
 from clusterneg.report.summary import paired_compare, paired_values, seed_average, significance
 from report_fixtures import BASE_HIT, EVIL_TITLE, synthetic
 
@@ -246,7 +246,7 @@ def test_lorenz_plot_thins_large_catalogs() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", ".format", ".html", ".inputs", ".markdown", ".plots", ".summary"]
+    "name", ["", ".html", ".inputs", ".markdown", ".plots", ".summary"]
 )
 def test_docstring_examples_run(name: str) -> None:
     # the package re-exports a function named `verdict`, so import submodules by path

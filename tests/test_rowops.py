@@ -1,11 +1,11 @@
-"""The hand-written backward passes of clusterneg.rowops match autograd's."""
+"""The hand-written backward passes of clusterneg.model match autograd's."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from clusterneg.rowops import row_dot, unit_rows
+from clusterneg.model import row_dot, unit_rows
 
 
 def test_unit_rows_forward_is_f_normalize_bit_for_bit() -> None:

@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 
 from clusterneg.data.user_items import UserItems
 from clusterneg.errors import ConfigError
-from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
+from clusterneg.loss import in_batch_log_q, sampled_softmax_loss, sampler_loss
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers import SAMPLER_NAMES, build_sampler, sampler_options
-from clusterneg.samplers.objective import sampler_loss
 from clusterneg.samplers.protocol import Batch, NegativeBlock, NegativeSampler, SamplerContext
 
 N_ITEMS, N_USERS, N_CLUSTERS, B = 60, 12, 6, 8

@@ -28,8 +28,7 @@ from typing import Any
 
 from clusterneg.experiment import Prepared, run
 from clusterneg.model import ModelConfig
-from clusterneg.report.format import fmt_pct, fmt_value, metric_label
-from clusterneg.report.summary import paired_compare
+from clusterneg.report.summary import fmt_pct, fmt_value, metric_label, paired_compare
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -347,8 +347,8 @@ def concept_clusters(dataset: Any, emb: np.ndarray, coarse: Any, *, encoder_spec
     """
     from clusterneg.cluster.naming import SmolLM2Namer
     from clusterneg.cluster.pipeline import category_level_for, example_titles
+    from clusterneg.encode.embed import l2_normalize
     from clusterneg.encode.factory import build_encoder
-    from clusterneg.encode.postprocess import l2_normalize
     from clusterneg.encode.template import item_titles
 
     post = (coarse.meta.get("embedding") or {}).get("postprocess", "none")

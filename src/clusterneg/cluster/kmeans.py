@@ -228,6 +228,21 @@ class Clusterer:
         return km
 
 
+def central_items(emb: np.ndarray, item_cluster: np.ndarray, centroids: np.ndarray,
+                  n: int = 8) -> list[np.ndarray]:
+    """Per cluster, up to ``n`` of its items closest to the centroid (by cosine), nearest first.
+
+    Args:
+        emb: float [n_items, d]; item_cluster: int64 [n_items]; centroids: float [k, d].
+    """
+    x = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    c = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    sim = np.einsum("ij,ij->i", x, c[item_cluster])
+    order = np.lexsort((-sim, item_cluster))  # by cluster, then most central first
+    bounds = np.searchsorted(item_cluster[order], np.arange(len(centroids) + 1))
+    return [order[bounds[k]:bounds[k + 1]][:n] for k in range(len(centroids))]
+
+
 def _atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file)`` on a temp file next to ``path``, then rename it into place."""
     from clusterneg.outputs import atomic_write

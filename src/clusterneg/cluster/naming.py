@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from clusterneg.cluster.kmeans import central_items
 from clusterneg.encode.cache import cache_root
 
 log = logging.getLogger(__name__)
@@ -79,21 +80,6 @@ def clean_name(raw: str, max_words: int = 5) -> str:
     line = re.sub(r"^(name|category|label|group)\s*:\s*", "", line, flags=re.I)
     line = line.strip(" \"'*`.:;,-")
     return " ".join(line.split()[:max_words])
-
-
-def central_items(emb: np.ndarray, item_cluster: np.ndarray, centroids: np.ndarray,
-                  n: int = 8) -> list[np.ndarray]:
-    """Per cluster, up to ``n`` of its items closest to the centroid (by cosine), nearest first.
-
-    Args:
-        emb: float [n_items, d]; item_cluster: int64 [n_items]; centroids: float [k, d].
-    """
-    x = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    c = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    sim = np.einsum("ij,ij->i", x, c[item_cluster])
-    order = np.lexsort((-sim, item_cluster))  # by cluster, then most central first
-    bounds = np.searchsorted(item_cluster[order], np.arange(len(centroids) + 1))
-    return [order[bounds[k]:bounds[k + 1]][:n] for k in range(len(centroids))]
 
 
 def cluster_tags(item_cluster: np.ndarray, categories: Sequence[Sequence[str]] | None,

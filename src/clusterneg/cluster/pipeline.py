@@ -237,7 +237,7 @@ def _resolve_k(n_clusters: int | str, emb: np.ndarray, user_items: sp.csr_matrix
 def example_titles(dataset: Dataset, emb: np.ndarray, result: ClusterResult, n: int = 8
                    ) -> list[list[str]]:
     """Per cluster, the titles of its ``n`` most central items (nearest the centroid first)."""
-    from clusterneg.cluster.naming import central_items
+    from clusterneg.cluster.kmeans import central_items
 
     titles = item_titles(dataset.catalog)
     return [[titles[j] for j in idx]

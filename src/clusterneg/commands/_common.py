@@ -32,6 +32,9 @@ err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True
 
 # The resumable-state options, declared once for every command that trains (train,
 # train-stream): same names, defaults and help everywhere.
+Split = Annotated[str, typer.Option(help="auto, leave-last-out, random, temporal.")]
+UserId = Annotated[bool, typer.Option(help="User-id embedding in the user tower.")]
+Threads = Annotated[int, typer.Option(help="torch threads (0: torch's default).")]
 CheckpointEvery = Annotated[int, typer.Option(
     help="Write resumable state every N steps (0: never).")]
 Resume = Annotated[bool, typer.Option(help="Continue from the newest resumable state.")]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from clusterneg.commands._common import console
+from clusterneg.commands._common import Threads, console
 from clusterneg.commands.embed import ENCODER_HELP, encoder_options, make_progress, set_threads
 from clusterneg.errors import ConfigError
 from clusterneg.outputs import check_output, write_run_dir
@@ -66,7 +66,7 @@ def cluster_command(
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root.")] = None,
     as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as JSON."),
     overwrite: bool = typer.Option(False, help="Replace an existing cluster folder at --out."),
-    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    threads: Threads = 0,
     device: str = typer.Option("cpu", help="Encoder device: cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Cluster the items' content embeddings and print how good the negatives will be."""

@@ -12,6 +12,9 @@ import typer
 
 from clusterneg import defaults as D
 from clusterneg.commands._common import (
+    Split,
+    Threads,
+    UserId,
     check_compute_options,
     console,
     make_progress,
@@ -39,13 +42,13 @@ def compare_command(
                                  "concepts (0: plain k-means)."),
     content: bool = typer.Option(True, help="Feed content embeddings to the item tower."),
     names: bool = typer.Option(True, help="SmolLM2 names the clusters for the report."),
-    split: str = typer.Option("auto", help="auto, leave-last-out, random, temporal."),
+    split: Split = "auto",
     epochs: int = typer.Option(D.EPOCHS), batch_size: int = typer.Option(D.BATCH_SIZE),
     lr: float = typer.Option(D.LR), dim: int = typer.Option(D.DIM),
     temperature: float = typer.Option(D.TEMPERATURE),
     history_len: int = typer.Option(D.HISTORY_LEN),
-    user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
-    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    user_id: UserId = True,
+    threads: Threads = 0,
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     patience: int = typer.Option(D.PATIENCE), logq: bool = typer.Option(True),
     option: list[str] = typer.Option(None, "--option", "-o",

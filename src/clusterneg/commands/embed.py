@@ -15,7 +15,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from clusterneg.commands._common import console, parse_options
+from clusterneg.commands._common import Threads, console, parse_options
 from clusterneg.commands._common import make_progress as _make_progress
 from clusterneg.errors import ConfigError
 from clusterneg.validate import non_negative, positive
@@ -91,7 +91,7 @@ def embed_command(
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="More encoder options KEY=VALUE.")] = None,
     overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
-    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    threads: Threads = 0,
     device: str = typer.Option("cpu", help="Encoder device: cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Encode every item's text into a content embedding (cached by model and text)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from clusterneg.commands._common import console, metrics_table, say
+from clusterneg.commands._common import Threads, console, metrics_table, say
 from clusterneg.errors import ConfigError
 from clusterneg.outputs import check_file_output
 
@@ -20,7 +20,7 @@ def evaluate_command(
     save_topk: Path = typer.Option(None, help="Write every user's top-K list (Parquet)."),
     k: int = typer.Option(100, help="List length for --save-topk (1 to 100)."),
     overwrite: bool = typer.Option(False, help="Replace an existing --save-topk file."),
-    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    threads: Threads = 0,
 ) -> None:
     """Evaluate a saved run over the whole corpus (seen items masked)."""
     from clusterneg.validate import at_least, non_negative, one_of

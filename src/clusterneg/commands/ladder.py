@@ -15,7 +15,14 @@ from typing import Any
 import typer
 
 from clusterneg import defaults as D
-from clusterneg.commands._common import check_compute_options, make_progress, show_epoch_lines
+from clusterneg.commands._common import (
+    Split,
+    Threads,
+    UserId,
+    check_compute_options,
+    make_progress,
+    show_epoch_lines,
+)
 from clusterneg.outputs import check_output
 
 
@@ -29,13 +36,13 @@ def ladder_command(
     encoder: str = typer.Option("minilm", help="Item text encoder (clusters come from it)."),
     n_clusters: str = typer.Option("auto", help="k-means clusters (>= 2), or 'auto'."),
     valid_users: int = typer.Option(0, help="Validate on this many users (0: all)."),
-    split: str = typer.Option("auto", help="auto, leave-last-out, random, temporal."),
+    split: Split = "auto",
     epochs: int = typer.Option(D.EPOCHS), batch_size: int = typer.Option(D.BATCH_SIZE),
     lr: float = typer.Option(D.LR), dim: int = typer.Option(D.DIM),
     temperature: float = typer.Option(D.TEMPERATURE),
     history_len: int = typer.Option(D.HISTORY_LEN),
-    user_id: bool = typer.Option(True, help="User-id embedding in the user tower."),
-    threads: int = typer.Option(0, help="torch threads (0: torch's default)."),
+    user_id: UserId = True,
+    threads: Threads = 0,
     patience: int = typer.Option(D.PATIENCE),
     option: list[str] = typer.Option(None, "--option", "-o",
                                      help="SAMPLER:KEY=VALUE fixed sampler option."),

@@ -14,9 +14,15 @@ from __future__ import annotations
 from clusterneg.encode.base import ItemEncoder, TokenBatchedEncoder
 from clusterneg.encode.cache import EmbeddingCache, cache_root, text_keys
 from clusterneg.encode.causal_lm import CausalLMEncoder, materialise_gguf
-from clusterneg.encode.embed import CatalogEmbeddings, embed_catalog, item_texts
+from clusterneg.encode.embed import (
+    CatalogEmbeddings,
+    Postprocess,
+    anisotropy,
+    embed_catalog,
+    item_texts,
+    l2_normalize,
+)
 from clusterneg.encode.factory import build_encoder, minilm_path, smollm2_gguf
-from clusterneg.encode.postprocess import Postprocess, anisotropy, l2_normalize
 from clusterneg.encode.precomputed import PrecomputedEmbeddings
 from clusterneg.encode.sentence import SentenceEncoder
 from clusterneg.encode.template import PROFILES, FieldSpec, TextTemplate, default_template

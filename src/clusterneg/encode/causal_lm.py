@@ -10,7 +10,7 @@ Hugging Face directory (safetensors + config + tokenizer.json) under the cache r
 The item embedding is the mean of the last hidden states over the real tokens (``pooling=
 "mean"``) or the last real token's state (``"last"``). Decoder states are highly anisotropic
 (unrelated items have cosine > 0.9), so ``default_postprocess`` is ``"center"``: subtract the
-catalog mean before normalising (see :mod:`clusterneg.encode.postprocess`).
+catalog mean before normalising (see :mod:`clusterneg.encode.embed`).
 
 References:
     Allal et al., "SmolLM2: When Smol Goes Big", arXiv 2502.02737, 2025.

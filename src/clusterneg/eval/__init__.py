@@ -17,20 +17,18 @@ from __future__ import annotations
 
 from clusterneg.data.user_items import UserItems
 from clusterneg.eval.evaluate import EvalResult, evaluate_scores, rank_all_items
-from clusterneg.eval.exposure import (
+from clusterneg.eval.metrics import (
+    DEFAULT_KS,
     ExposureContext,
+    MetricResult,
     exposure_counts,
     exposure_metrics,
     gini,
     lorenz_curve,
-    popularity_buckets,
-    recall_by_popularity_bucket,
-)
-from clusterneg.eval.metrics import (
-    DEFAULT_KS,
-    MetricResult,
     per_user_metrics,
+    popularity_buckets,
     ranking_metrics,
+    recall_by_popularity_bucket,
     summarize,
     target_ranks,
 )

@@ -3,7 +3,7 @@
 No sampled candidates: ``score_fn`` scores every item, the items the user already
 interacted with outside the evaluated split are masked to ``-inf`` (train; plus validation
 when scoring test), ``torch.topk`` keeps the best ``Kmax``, and the pure metric functions
-of :mod:`clusterneg.eval.metrics` and :mod:`clusterneg.eval.exposure` do the rest. The
+of :mod:`clusterneg.eval.metrics` and :mod:`clusterneg.eval.metrics` do the rest. The
 ranked lists are written to and read from Parquet by :mod:`clusterneg.eval.topk_parquet`.
 """
 
@@ -18,12 +18,15 @@ import numpy as np
 import torch
 
 from clusterneg.data.user_items import UserItems
-from clusterneg.eval.exposure import (
+from clusterneg.eval.metrics import (
+    DEFAULT_KS,
     ExposureContext,
+    MetricResult,
+    check_ks,
     exposure_metrics,
+    ranking_metrics,
     recall_by_popularity_bucket,
 )
-from clusterneg.eval.metrics import DEFAULT_KS, MetricResult, check_ks, ranking_metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,23 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from clusterneg.report import plots
-from clusterneg.report.format import (
-    HEADLINE,
-    fmt_pct,
-    fmt_value,
-    higher_is_better,
-    is_missing,
-    metric_label,
-)
 from clusterneg.report.html_assets import CSP, CSS, SCRIPT
 from clusterneg.report.inputs import ClusterDiagnostics, ExampleItem, ExampleUser, ReportInputs
 from clusterneg.report.markdown import data_facts
 from clusterneg.report.summary import (
+    HEADLINE,
     Comparison,
     compare_runs,
+    fmt_pct,
+    fmt_value,
     headroom,
     headroom_rows,
     headroom_sentence,
+    higher_is_better,
+    is_missing,
+    metric_label,
     provenance_rows,
     training_curves,
     verdict,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from clusterneg.encode.template import item_titles
-from clusterneg.eval.exposure import exposure_counts
+from clusterneg.eval.metrics import exposure_counts
 from clusterneg.samplers import SAMPLER_NAMES
 
 SAMPLER_ORDER: tuple[str, ...] = SAMPLER_NAMES

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clusterneg.report.format import HEADLINE, fmt_pct, fmt_value, metric_label
 from clusterneg.report.summary import (
+    HEADLINE,
     Comparison,
+    fmt_pct,
+    fmt_value,
     headroom,
     headroom_rows,
     headroom_sentence,
+    metric_label,
     provenance_rows,
     training_curves,
     verdict,

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from clusterneg.eval.exposure import gini, lorenz_curve
+from clusterneg.eval.metrics import gini, lorenz_curve
 from clusterneg.report.inputs import BASELINE, METHOD, SAMPLER_ORDER, PopularityBucket
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f", "#d62728")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from clusterneg.data.dataset import Catalog
-from clusterneg.encode.postprocess import Postprocess, l2_normalize
+from clusterneg.encode.embed import Postprocess, l2_normalize
 from clusterneg.errors import ConfigError, DataError
 from clusterneg.serve.new_items import NewItem
 
