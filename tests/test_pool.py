@@ -169,3 +169,33 @@ def test_bad_input_raises_config_error() -> None:
         ClusterPool(3, 4).load_state_dict(pool.state_dict())
     with pytest.raises(ConfigError):
         ClusterPool(0, 4)
+
+
+@given(st.integers(1, 4), st.integers(1, 8), st.integers(1, 60), st.integers(0, 10_000))
+@SETTINGS
+def test_complete_preload_skips_the_fill_check_and_samples_the_same(c, s, n_items, seed) -> None:
+    """After a whole-catalog preload (``complete=True``) no write can fill a new slot, so
+    writes do not ask for the fill counter (no host read per step), and every draw equals
+    that of the same pool preloaded without the promise."""
+    g = torch.Generator().manual_seed(seed)
+    cluster = torch.randint(0, c, (n_items,), generator=g)
+    items = torch.arange(n_items)
+    sealed, plain = ClusterPool(c, s), ClusterPool(c, s)
+    sealed.preload(items, cluster, generator=_gen(seed), complete=True)
+    plain.preload(items, cluster, generator=_gen(seed))
+    assert sealed.complete and not plain.complete
+    assert sealed.n_filled == plain.n_filled  # the preload's own fills are indexed once
+    ga, gb = _gen(seed + 1), _gen(seed + 1)
+    for step in range(4):
+        batch = torch.randint(0, n_items, (5,), generator=g)
+        for pool in (sealed, plain):
+            pool.update(batch, cluster[batch])
+        assert not sealed._check_fills and plain._check_fills
+        assert sealed.n_filled == plain.n_filled
+        a = sealed.sample_in_cluster(cluster[batch], 3, ga)
+        b = plain.sample_in_cluster(cluster[batch], 3, gb)
+        assert torch.equal(a.item_ids, b.item_ids) and torch.equal(a.valid, b.valid), step
+    state = sealed.state_dict()
+    again = ClusterPool(c, s)
+    again.load_state_dict(state)
+    assert again.complete

@@ -107,6 +107,9 @@ class ClusterPool:
         self._n_filled = 0
         self._winner = torch.full((cap,), -1, **kw)
         self._dirty, self._check_fills, self._fills_indexed = True, False, -1
+        # True once every slot a write can reach is filled (a whole-catalog preload); from
+        # then on no write can fill a new slot, so no step reads the fill counter
+        self.complete = False
 
     @property
     def capacity(self) -> int:
@@ -150,6 +153,7 @@ class ClusterPool:
         cluster_ids: torch.Tensor,
         rows: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        complete: bool = False,
     ) -> None:
         """Fill the pool from an item table, without advancing the clock.
 
@@ -159,6 +163,12 @@ class ClusterPool:
             rows: [n, *row_shape] their rows, or None.
             generator: when given, the table is written in a random order, so which of two
                 colliding items keeps a slot does not depend on the id order.
+            complete: the table is every item that will ever be written, with the cluster
+                it will be written under (a whole-catalog preload with a fixed assignment).
+                Slots are never emptied, so afterwards every slot a write can reach is
+                filled and later writes cannot change the index of filled slots: sampling
+                then never reads the fill counter back to the host (issue 12, no per-step
+                host sync on an accelerator).
         """
         if generator is not None:
             perm = torch.randperm(item_ids.numel(), generator=generator,
@@ -166,6 +176,7 @@ class ClusterPool:
             item_ids, cluster_ids = item_ids.reshape(-1)[perm], cluster_ids.reshape(-1)[perm]
             rows = None if rows is None else rows[perm.to(rows.device)]
         self._write(item_ids, cluster_ids, rows)
+        self.complete = self.complete or complete
 
     def _write(
         self, item_ids: torch.Tensor, cluster_ids: torch.Tensor, rows: torch.Tensor | None
@@ -193,7 +204,8 @@ class ClusterPool:
             rows = rows.reshape(-1, *self.row_shape).to(self.device, self.rows.dtype)
             self.rows.index_copy_(0, slot, rows.index_select(0, win))
         self.segment_filled.index_add_(0, clusters, new_fill.long())
-        self._check_fills = True  # the index is rebuilt only if a slot was newly filled
+        # the index is rebuilt only if a slot was newly filled, which a complete pool rules out
+        self._check_fills = self._check_fills or not self.complete
 
     def _check_write(
         self, items: torch.Tensor, clusters: torch.Tensor, rows: torch.Tensor | None
@@ -314,6 +326,7 @@ class ClusterPool:
             "item_ids": self.item_ids.clone(), "written": self.written.clone(),
             "rows": None if self.rows is None else self.rows.clone(),
             "segment_filled": self.segment_filled.clone(), "counts": self._counts.clone(),
+            "complete": self.complete,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -331,4 +344,5 @@ class ClusterPool:
         if self.rows is not None:
             self.rows.copy_(state["rows"])
         self.clock = int(state["clock"])
+        self.complete = bool(state.get("complete", False))
         self._dirty, self._check_fills = True, True

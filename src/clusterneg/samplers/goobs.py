@@ -114,7 +114,7 @@ class GoobsSampler(SamplerBase):
     def _preload(self) -> None:
         items = torch.arange(self.ctx.n_items, device=self.device)
         self.pool.preload(items, self._clusters_of(items), self._rows_of(items),
-                          generator=self.generator)
+                          generator=self.generator, complete=True)
 
     def random_block(self, batch: Batch) -> list[NegativeBlock]:
         """The uniform pool block: [B, K] per example, or [K] when ``shared``."""
