@@ -63,8 +63,20 @@ def init(device: str = "cpu") -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def all_gather_rows(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate every rank's ``x`` [n_rank, ...] in rank order (n may differ by rank)."""
+def all_gather_rows(x: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """Concatenate every rank's ``x`` [n_rank, ...] in rank order (n may differ by rank).
+
+    Args:
+        size: every rank's row count when all ranks know it (full batches): one all-gather,
+            without first exchanging the counts (no read back to the host). None: the
+            counts are exchanged first, for a last, short batch.
+    """
+    if size is not None:
+        if x.shape[0] != size:
+            raise ValueError(f"all_gather_rows: {x.shape[0]} rows on this rank, promised {size}")
+        out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(out, x.contiguous())
+        return torch.cat(out)
     n = torch.tensor([x.shape[0]], device=x.device)
     sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
     dist.all_gather(sizes, n)
@@ -100,20 +112,22 @@ class GlobalPoolSync:
         self.sampler = sampler
         self.pool = getattr(sampler, "pool", None)
 
-    def gather(self, batch: Batch) -> torch.Tensor:
-        """int64 [sum of batch sizes, 2]: every rank's (item id, cluster), in rank order."""
+    def gather(self, batch: Batch, size: int | None = None) -> torch.Tensor:
+        """int64 [sum of batch sizes, 2]: every rank's (item id, cluster), in rank order.
+        ``size``: every rank's batch size when all are known to be full (see
+        :func:`all_gather_rows`)."""
         items = batch.items
         clusters = (self.sampler._clusters_of(items) if self.pool is not None
                     else torch.zeros_like(items))
-        return all_gather_rows(torch.stack([items, clusters], dim=1))
+        return all_gather_rows(torch.stack([items, clusters], dim=1), size)
 
-    def observe(self, batch: Batch, pairs: torch.Tensor) -> None:
+    def observe(self, batch: Batch, pairs: torch.Tensor, size: int | None = None) -> None:
         """Write the gathered batch into the pool (Algorithm 1 over the global batch)."""
         if self.pool is None:
             self.sampler.observe(batch, None, torch.empty(0))
             return
         rows = self.sampler._rows_of(batch.items)
-        rows = None if rows is None else all_gather_rows(rows)
+        rows = None if rows is None else all_gather_rows(rows, size)
         self.pool.update(pairs[:, 0], pairs[:, 1], rows, step=batch.step)
 
 
@@ -157,7 +171,10 @@ def train_distributed(
             st.position += 1
             batch = Batch(torch.from_numpy(users).to(cfg.device),
                           torch.from_numpy(items).to(cfg.device), step=result.steps)
-            loss = _step(batch, model, sampler, sync, ddp, opt, ctx, frequency)
+            # every rank's batch is full except, possibly, at the epoch's last common step:
+            # there the sizes are exchanged; before it the all-gathers skip that exchange
+            full = stream.batch_size if st.position < n_steps else None
+            loss = _step(batch, model, sampler, sync, ddp, opt, ctx, frequency, full)
             st.add_loss(loss)  # on the device: no host sync per step
             result.steps += 1
             result.examples += len(batch)
@@ -178,9 +195,10 @@ def train_distributed(
 
 def _step(batch: Batch, model: TwoTower, sampler: Any, sync: GlobalPoolSync, ddp: nn.Module,
           opt: torch.optim.Optimizer, ctx: SamplerContext,
-          frequency: StreamingFrequency | None) -> torch.Tensor:
-    """One DDP step; the global batch updates the frequencies before and the pool after."""
-    pairs = sync.gather(batch)
+          frequency: StreamingFrequency | None, full: int | None = None) -> torch.Tensor:
+    """One DDP step; the global batch updates the frequencies before and the pool after.
+    ``full``: every rank's batch size when all batches are known to be full."""
+    pairs = sync.gather(batch, full)
     if frequency is not None:
         frequency.update(pairs[:, 0], batch.step)  # the global batch
         install_estimates(frequency, ctx, sampler, batch.items)
@@ -190,7 +208,7 @@ def _step(batch: Batch, model: TwoTower, sampler: Any, sync: GlobalPoolSync, ddp
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    sync.observe(batch, pairs)
+    sync.observe(batch, pairs, full)
     return loss.detach()
 
 
