@@ -74,6 +74,30 @@ def test_streaming_frequency_approaches_the_zipf_truth() -> None:
     assert float(est.probability(torch.tensor([0]))) == pytest.approx(p[0], rel=0.15)
 
 
+def _unique_update(est: StreamingFrequency, items: torch.Tensor, step: int) -> None:
+    """The estimator's update written with torch.unique over each hash row (reference)."""
+    keep = 1.0 - est.alpha
+    for r, row in enumerate(est.buckets(items)):
+        h, c = torch.unique(row, return_counts=True)
+        last, gap, c = est.last[r, h], est.gap[r, h], c.double()
+        decayed = keep ** c * gap + keep ** (c - 1) * est.alpha * (step - last)
+        est.gap[r, h] = torch.where(last >= 0, decayed, (step + 1.0) / c)
+        est.last[r, h] = float(step)
+
+
+def test_streaming_frequency_update_matches_the_unique_reference() -> None:
+    """The sync-free update (scratch counts, duplicate writes of equal values) gives the
+    same arrays as counting each bucket with torch.unique; small H forces collisions."""
+    gen = torch.Generator().manual_seed(0)
+    est, ref = StreamingFrequency(37, batch_size=16), StreamingFrequency(37, batch_size=16)
+    for step in range(60):
+        items = torch.randint(0, 80, (16,), generator=gen)
+        est.update(items, step)
+        _unique_update(ref, items, step)
+    assert torch.allclose(est.gap, ref.gap, rtol=1e-12) and torch.equal(est.last, ref.last)
+    assert not est._count.any()  # the scratch is left zeroed
+
+
 def test_train_stream_with_online_frequencies_lowers_the_loss(tmp_path: Path) -> None:
     d = synthesize(SynthConfig(n_items=300, n_interactions=8_000, n_users=200, n_clusters=6,
                                shard_rows=5_000, seed=2), tmp_path / "syn")

@@ -61,6 +61,7 @@ class StreamingFrequency:
         self.b = torch.randint(0, _PRIME, (n_hashes, 1), generator=gen).to(device)
         self.last = torch.full((n_hashes, n_buckets), -1.0, dtype=torch.float64, device=device)
         self.gap = torch.zeros((n_hashes, n_buckets), dtype=torch.float64, device=device)
+        self._count = torch.zeros(n_buckets, dtype=torch.float64, device=device)  # scratch, 0
 
     def buckets(self, items: torch.Tensor) -> torch.Tensor:
         """int64 [n_hashes, n]: ``((a * item + b) mod p) mod H`` per hash function."""
@@ -77,13 +78,18 @@ class StreamingFrequency:
         """
         keep = 1.0 - self.alpha
         for r, row in enumerate(self.buckets(items)):
-            h, c = torch.unique(row, return_counts=True)
-            last, gap = self.last[r, h], self.gap[r, h]
-            c = c.to(gap.dtype)
+            # per element, its bucket's count in the batch (a scratch array, zeroed again
+            # after): no torch.unique, so no read back to the host on an accelerator.
+            # Elements of one bucket compute identical values, so the duplicate writes
+            # below agree whatever their order.
+            self._count.index_add_(0, row, torch.ones_like(row, dtype=self._count.dtype))
+            c = self._count[row]
+            self._count.index_fill_(0, row, 0.0)
+            last, gap = self.last[r, row], self.gap[r, row]
             first = self.alpha * (step - last)
             decayed = keep ** c * gap + keep ** (c - 1) * first
-            self.gap[r, h] = torch.where(last >= 0, decayed, (step + 1.0) / c)
-            self.last[r, h] = float(step)
+            self.gap[r, row] = torch.where(last >= 0, decayed, (step + 1.0) / c)
+            self.last[r, row] = float(step)
 
     def probability(self, items: torch.Tensor) -> torch.Tensor:
         """float32 [n]: estimated per-example probability of each item (prior if unseen)."""
