@@ -377,3 +377,35 @@ def test_property_same_key_pairs_equal_brute_force(keys: list[int]) -> None:
     got = sorted(zip(rows.tolist(), cols.tolist(), strict=True))
     n = len(keys)
     assert got == [(i, j) for i in range(n) for j in range(n) if keys[i] == keys[j]]
+
+
+def test_cluster_goobs_warmup_runs_from_goobs_to_the_full_ratio() -> None:
+    """warmup_steps (beyond the paper): at step 0 the same-cluster columns are uniform pool
+    draws, corrected exactly as goobs corrects its draws; from warmup_steps on, the sampler
+    is plain cluster-goobs (same blocks, same generator use)."""
+    ctx = make_ctx()
+    opts = {"n_cluster": 2, "n_random": 4, "slots": 8}
+    g = torch.Generator().manual_seed(5)
+    big = Batch(torch.randint(0, N_USERS, (400,), generator=g),
+                torch.randint(0, N_ITEMS, (400,), generator=g), step=0)
+    warm = build_sampler("cluster-goobs", ctx, warmup_steps=10, **opts)
+    goobs = build_sampler("goobs", ctx, n_negatives=6, slots=8)
+    assert torch.equal(warm.pool.item_ids, goobs.pool.item_ids)  # same seeded preload
+    (block,) = warm.negatives(big, None)
+    pos_cluster = ctx.item_cluster[big.items]
+    same = ctx.item_cluster[block.item_ids[:, :2]] == pos_cluster[:, None]
+    assert same.float().mean() < 0.4  # ~1/6 by chance, not all of them
+    ref = goobs.make_block("random", block.item_ids, big, goobs.random, valid=block.valid,
+                           in_pool=True)
+    assert torch.allclose(block.log_q, ref.log_q, atol=1e-6)
+    half = warm.cluster_share(5)
+    assert half == 0.5 and warm.cluster_share(10) == 1.0
+
+    late = Batch(big.users, big.items, step=10)
+    fresh_warm = build_sampler("cluster-goobs", ctx, warmup_steps=10, **opts)
+    plain = build_sampler("cluster-goobs", ctx, **opts)
+    (a,), (b,) = fresh_warm.negatives(late, None), plain.negatives(late, None)
+    assert torch.equal(a.item_ids, b.item_ids) and torch.allclose(a.log_q, b.log_q)
+    assert (ctx.item_cluster[a.item_ids[:, :2]] == pos_cluster[:, None]).all()
+    with pytest.raises(ConfigError, match="warmup_steps needs logq_mode='mixture'"):
+        build_sampler("cluster-goobs", ctx, warmup_steps=10, logq_mode="block", **opts)

@@ -129,6 +129,13 @@ class ClusterGoobsSampler(GoobsSampler):
             run once, as for goobs; False returns two blocks, ``"cluster"`` and
             ``"random"``, and the loss then reports each one's share of the softmax mass.
             Sampler counters are per part either way.
+        warmup_steps: curriculum on the cluster share (beyond the paper): at step t <
+            ``warmup_steps`` each same-cluster column is kept with probability
+            ``t / warmup_steps`` and otherwise replaced by a uniform pool draw, so training
+            starts from goobs's easy negatives and reaches the full ratio at
+            ``warmup_steps``; the mixture logQ follows the expected counts of the step
+            (``n_cluster s`` same-cluster, ``n_random + n_cluster (1 - s)`` uniform draws).
+            0 (default): the paper's fixed ratio from the first step.
         slots, shared, preload, store_rows, in_batch, logq_mode, mask_user_items: as for
             :class:`~clusterneg.samplers.goobs.GoobsSampler` (``shared`` applies to the
             random negatives, which then form their own block; cluster negatives are always
@@ -147,7 +154,7 @@ class ClusterGoobsSampler(GoobsSampler):
         n_cluster: int | None = None, n_random: int | None = None, ratio: str | None = None,
         slots: int | None = None, shared: bool = False, preload: bool = True,
         store_rows: bool = False, merge: bool = True, in_batch: bool = True,
-        logq_mode: str = "mixture", mask_user_items: bool = False,
+        logq_mode: str = "mixture", mask_user_items: bool = False, warmup_steps: int = 0,
     ) -> None:
         if ctx.item_cluster is None or ctx.n_clusters <= 0:
             raise ConfigError("cluster-goobs needs item clusters (item_cluster, n_clusters) "
@@ -160,8 +167,33 @@ class ClusterGoobsSampler(GoobsSampler):
         self.cluster = PoolClusterProposal(self.pool, self.item_cluster, nc)
         if nc:
             self.proposals.append(self.cluster)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)
+        if self.warmup_steps and self.logq_mode != "mixture":
+            raise ConfigError("warmup_steps needs logq_mode='mixture' (a warming column is a "
+                              f"mix of two proposals), got logq_mode={self.logq_mode!r}")
+        if self.warmup_steps and nc and self.random not in self.proposals:
+            self.proposals.append(self.random)  # the swapped-in uniform draws
         self.options.update(n_negatives=nc + nr, n_cluster=nc, n_random=nr, ratio=ratio,
-                            merge=merge)
+                            merge=merge, warmup_steps=warmup_steps)
+
+    def cluster_share(self, step: int) -> float:
+        """Share of the same-cluster columns that are same-cluster draws at ``step``.
+
+        Example:
+            >>> ctx = SamplerContext(n_items=20, item_log_freq=torch.full((20,), -3.0),
+            ...                      item_cluster=torch.arange(20) % 2, n_clusters=2)
+            >>> s = ClusterGoobsSampler(ctx, n_negatives=4, warmup_steps=100)
+            >>> s.cluster_share(0), s.cluster_share(25), s.cluster_share(100)
+            (0.0, 0.25, 1.0)
+        """
+        if not self.warmup_steps or step >= self.warmup_steps:
+            return 1.0
+        return max(int(step), 0) / self.warmup_steps
+
+    def _set_share(self, share: float) -> None:
+        """The proposals' expected counts for this step's mix (plain floats, no host read)."""
+        self.cluster.k = self.n_cluster * share
+        self.random.k = self.n_random + self.n_cluster * (1.0 - share)
 
     def in_batch_log_q(self, batch: Batch, base: torch.Tensor) -> torch.Tensor:
         """Mixture logQ of the in-batch columns, [B, B], in one pass over [B, B].
@@ -180,7 +212,7 @@ class ClusterGoobsSampler(GoobsSampler):
         other = sum(p.expected_count(items[None, :], items, in_pool=True)[0] * in_pool
                     if p is self.random else p.expected_count(items[None, :], items)[0]
                     for p in self.proposals if p is not self.cluster)
-        term = in_pool * (self.n_cluster / self.pool.segment_filled[col].clamp(min=1))
+        term = in_pool * (self.cluster.k / self.pool.segment_filled[col].clamp(min=1))
         lo = other.float().clamp(min=1e-30).log()
         hi = (other + term).float().clamp(min=1e-30).log()
         return torch.where(col[:, None] == col[None, :], hi[None, :], lo[None, :])
@@ -197,6 +229,11 @@ class ClusterGoobsSampler(GoobsSampler):
             return self.random_block(batch)
         items = batch.items.to(self.device)
         near = self.cluster_draw(batch, model)
+        if self.warmup_steps:
+            share = self.cluster_share(batch.step)
+            self._set_share(share)
+            if share < 1.0:
+                near = self._warm(near, items.shape[0], share)
         if not self.merge or self.shared or not self.n_random:
             return [self.make_block("cluster", near.item_ids, batch, self.cluster,
                                     valid=near.valid, rows=near.rows, in_pool=True),
@@ -208,3 +245,14 @@ class ClusterGoobsSampler(GoobsSampler):
         return [self.make_block("cluster+random", torch.cat([near.item_ids, far.item_ids], 1),
                                 batch, parts, valid=torch.cat([near.valid, far.valid], 1),
                                 rows=rows, in_pool=True)]
+
+    def _warm(self, near: PoolDraw, n: int, share: float) -> PoolDraw:
+        """Replace each same-cluster draw by a uniform pool draw with probability 1 - share."""
+        far = self.pool.sample_uniform((n, self.n_cluster), self.generator)
+        swap = torch.rand((n, self.n_cluster), generator=self.generator,
+                          device=self.device) >= share
+        rows = (None if near.rows is None else
+                torch.where(swap.unsqueeze(-1), far.rows, near.rows))
+        return PoolDraw(torch.where(swap, far.slots, near.slots),
+                        torch.where(swap, far.item_ids, near.item_ids),
+                        torch.where(swap, far.valid, near.valid), rows)
