@@ -63,7 +63,7 @@ def popularity(prep: Prepared) -> dict:
             "exposure": ev.exposure}
 
 
-def implicit_model(prep: Prepared, kind: str, seed: int = 0) -> dict:
+def implicit_model(prep: Prepared, kind: str, seed: int = 0, threads: int = 0) -> dict:
     import scipy.sparse as sp
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -78,9 +78,10 @@ def implicit_model(prep: Prepared, kind: str, seed: int = 0) -> dict:
         p = dict(params)
         if kind == "als":
             alpha = p.pop("alpha")
-            model = cls(**p, random_state=seed, calculate_training_loss=False, alpha=alpha)
+            model = cls(**p, random_state=seed, calculate_training_loss=False, alpha=alpha,
+                        num_threads=threads)
         else:
-            model = cls(**p, random_state=seed)
+            model = cls(**p, random_state=seed, num_threads=threads)
         model.fit(mat, show_progress=False)
         ev = _eval_factors(prep, model.user_factors, model.item_factors, "valid")
         tried.append({"params": params, "valid_recall@50": ev.summary["recall@50"]})
@@ -180,10 +181,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--models", default="popularity,bpr,als,two-tower")
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="CPU threads for torch and implicit (0: implicit uses every core)")
     ap.add_argument("--merge", action="store_true",
                     help="add / replace these models in an existing result file")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(max(args.threads, 1))
     t0 = time.perf_counter()
     prep = prepare(ExperimentConfig(dataset=args.dataset, split=args.split,
                                     encoder=args.encoder))
@@ -193,7 +196,7 @@ def main() -> None:
         if name == "popularity":
             r = popularity(prep)
         elif name in ("bpr", "als"):
-            r = implicit_model(prep, name)
+            r = implicit_model(prep, name, threads=args.threads)
         elif name == "ease":
             r = ease(prep)
         else:

@@ -16,6 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs"]
+# the comparisons the README shows, in this order (the other result folders are probes and
+# timings that bench/README.md discusses)
+COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-3seed-paper", "amazon-office",
+                "ml-100k"]
 
 
 def compare_table(path: Path) -> str:
@@ -23,7 +27,9 @@ def compare_table(path: Path) -> str:
     summ = res["summary"]
     base = summ["in-batch"]["hr@50"]["mean"]
     n_seeds = len({r["seed"] for r in res["runs"]})
-    lines = [f"**{res['dataset']}** ({res['split']} split, {res['n_users']} users, "
+    towers = " ID-only towers, `--protocol paper`," if (
+        res.get("config", {}).get("protocol") == "paper" or "paper" in path.parent.name) else ""
+    lines = [f"**{res['dataset']}** ({res['split']} split,{towers} {res['n_users']} users, "
              f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
              "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
              "| examples/s |", "|---|---|---|---|---|---|---|---|"]
@@ -51,8 +57,8 @@ def baseline_table(path: Path) -> str:
 
 def main() -> None:
     parts = ["### Does cluster-goobs help? (`clusterneg compare`)", ""]
-    for p in sorted(RESULTS.glob("compare/*/results.json")):
-        parts += [compare_table(p), ""]
+    for name in COMPARE_DIRS:
+        parts += [compare_table(RESULTS / "compare" / name / "results.json"), ""]
     parts += ["Commands, the verdict and the analysis of why: [bench/README.md]"
               "(bench/README.md).", "", "### Is the baseline strong? (`bench/baselines.py`)", ""]
     for p in sorted(RESULTS.glob("baselines_*.json")):
