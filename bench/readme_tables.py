@@ -27,8 +27,8 @@ def compare_table(path: Path) -> str:
     summ = res["summary"]
     base = summ["in-batch"]["hr@50"]["mean"]
     n_seeds = len({r["seed"] for r in res["runs"]})
-    towers = " ID-only towers, `--protocol paper`," if (
-        res.get("config", {}).get("protocol") == "paper" or "paper" in path.parent.name) else ""
+    # the run's own record says whether the item tower saw the content embedding
+    towers = "" if res["experiment"].get("use_content", True) else " ID-only towers,"
     lines = [f"**{res['dataset']}** ({res['split']} split,{towers} {res['n_users']} users, "
              f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
              "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
