@@ -30,11 +30,13 @@ from clusterneg.errors import ConfigError
 console = Console(stderr=False, markup=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
-# The resumable-state options, declared once for every command that trains (train,
-# train-stream): same names, defaults and help everywhere.
+# Options several commands share (compare, ladder, train, ...), declared once: same help
+# everywhere; each command gives the default in its signature.
 Split = Annotated[str, typer.Option(help="auto, leave-last-out, random, temporal.")]
 UserId = Annotated[bool, typer.Option(help="User-id embedding in the user tower.")]
 Threads = Annotated[int, typer.Option(help="torch threads (0: torch's default).")]
+# The resumable-state options, declared once for every command that trains (train,
+# train-stream): same names, defaults and help everywhere.
 CheckpointEvery = Annotated[int, typer.Option(
     help="Write resumable state every N steps (0: never).")]
 Resume = Annotated[bool, typer.Option(help="Continue from the newest resumable state.")]
