@@ -133,6 +133,12 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("single-item", [*T[:2], "{w}/oneitem", *T[3:]], 2, "oneitem"),
     ("precomputed-nan", [*T[:4], "precomputed:{w}/nan.npy", *T[5:]], 2, "NaN"),
     ("precomputed-wrong-rows", [*T[:4], "precomputed:{w}/short.npy", *T[5:]], 2, "rows"),
+    ("warmup-negative", [*T[:4], "precomputed:{w}/emb.npy", *T[5:], "--n-clusters", "3",
+                         "--sampler", "cluster-goobs", "-o", "warmup_steps=-1"], 2,
+     "warmup_steps"),
+    ("warmup-block-logq", [*T[:4], "precomputed:{w}/emb.npy", *T[5:], "--n-clusters", "3",
+                           "--sampler", "cluster-goobs", "-o", "warmup_steps=5", "-o",
+                           "logq_mode=block"], 2, "warmup_steps"),
     ("evaluate-not-a-folder", ["evaluate", "{w}/nowhere"], 2, "nowhere"),
     ("evaluate-foreign-folder", ["evaluate", "{w}/thesis"], 2, "model.safetensors"),
     ("evaluate-truncated-weights", ["evaluate", "{w}/damaged"], 2, "SHA-256"),
@@ -184,6 +190,7 @@ def _build_world(w: Path) -> None:
     nan[3, 1] = np.nan
     np.save(w / "nan.npy", nan)
     np.save(w / "short.npy", np.ones((7, 4), np.float32))
+    np.save(w / "emb.npy", np.random.default_rng(0).standard_normal((25, 4)).astype(np.float32))
     _fake_run(w / "run", str(data))
     _fake_run(w / "damaged", str(data), truncate=True)
     (w / "badjson").mkdir()
