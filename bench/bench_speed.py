@@ -84,6 +84,10 @@ def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, 
         "goobs shared": ("goobs", {"n_negatives": k, "shared": True}),
         "cluster-goobs shared": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
                                                    "shared": True}),
+        # the pool holds item vectors (cached_vectors): no item-tower pass for negatives
+        "goobs cached": ("goobs", {"n_negatives": k, "cached_vectors": True}),
+        "cluster-goobs cached": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
+                                                   "cached_vectors": True}),
     }
 
 
@@ -171,6 +175,30 @@ def throughput(runners: dict[str, Runner], data: TrainData, rounds: int, steps: 
             "rounds": rounds, "steps_per_round": steps}
 
 
+def refresh_cost(runners: dict[str, Runner], tp: dict, repeats: int = 3) -> dict:
+    """For the ``cached_vectors`` variants: CPU ms of one refresh of every pooled vector
+    (median of ``repeats``), and the throughput ratio with that cost spread over its
+    ``refresh_every`` steps (a refresh is rarer than the measured steps, so the step
+    medians alone would leave it out)."""
+    out = {}
+    for name, r in runners.items():
+        s = r.sampler
+        if not getattr(s, "cached_vectors", False):
+            continue
+        times = []
+        for _ in range(repeats):
+            c0 = time.process_time()
+            s.fill_vectors(r.model)
+            times.append(time.process_time() - c0)
+        ms = 1e3 * statistics.median(times)
+        every = s.refresh_every
+        step = tp["step_ms_median"][name] + (ms / every if every else 0.0)
+        out[name] = {"refresh_ms": ms, "refresh_every": every, "filled_slots": s.pool.n_filled,
+                     "amortized_step_ms": step,
+                     "amortized_ratio_to_in_batch": tp["step_ms_median"]["in-batch"] / step}
+    return out
+
+
 def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -> dict:
     """torch.profiler op table and cProfile function table over ``steps`` steps each."""
     summary = {}
@@ -241,6 +269,7 @@ def main() -> None:
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
     res["throughput"] = throughput(runners, data, args.rounds, args.steps)
+    res["refresh"] = refresh_cost(runners, res["throughput"])
     if args.profile:
         res["profile"] = profile(runners, data, args.profile_steps, args.tag)
     res["load_avg_end"] = os.getloadavg()
@@ -273,6 +302,11 @@ def table(res: dict) -> str:
                      f"{tp['step_ms_median'][n]:.1f} | {tp['step_ms_p90'][n]:.1f} | "
                      f"{tp['wall_examples_per_s_median'][n]:,.0f} | "
                      f"{tp['wall_ratio_to_in_batch'][n]:.3f} |")
+    for n, r in res.get("refresh", {}).items():
+        lines.append(f"\n*{n}*: one refresh of the {r['filled_slots']:,} pooled vectors "
+                     f"costs {r['refresh_ms']:.0f} ms CPU; spread over its refresh_every="
+                     f"{r['refresh_every']} steps the step is {r['amortized_step_ms']:.2f} ms, "
+                     f"**{r['amortized_ratio_to_in_batch']:.3f}x in-batch**.")
     if "profile" in res:
         lines += ["", "Profile (torch.profiler, self CPU time; top ops, % of the step):", ""]
         for n, p in res["profile"].items():

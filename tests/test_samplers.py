@@ -409,3 +409,64 @@ def test_cluster_goobs_warmup_runs_from_goobs_to_the_full_ratio() -> None:
     assert (ctx.item_cluster[a.item_ids[:, :2]] == pos_cluster[:, None]).all()
     with pytest.raises(ConfigError, match="warmup_steps needs logq_mode='mixture'"):
         build_sampler("cluster-goobs", ctx, warmup_steps=10, logq_mode="block", **opts)
+
+
+CACHED = ["goobs", "cluster-goobs", "cluster-dns", "cluster-follow"]
+
+
+@pytest.mark.parametrize("name", CACHED)
+def test_cached_vectors_score_pool_negatives_without_the_item_tower(name: str) -> None:
+    """cached_vectors (issue 12): pool negatives arrive as the vectors the item tower gave
+    their items (filled at the first step, rewritten when an item is a positive again,
+    recomputed every refresh_every steps), detached; the contract holds, and the state
+    round-trips with the vectors."""
+    ctx, model, data = make_ctx(), make_model(), batches(5)
+    opts = {**OPTIONS[name], "cached_vectors": True, "refresh_every": 3}
+    sampler = build_sampler(name, ctx, **opts)
+    assert sampler.pool.rows is None  # the vectors exist once the model does
+    for batch in data[:2]:
+        blocks, out = run_step(sampler, model, batch, ctx)
+        assert math.isfinite(out.loss.item())
+        for block in blocks:
+            check_block(block, batch, ctx)
+            assert block.rows is None and block.embeddings is not None
+            assert not block.embeddings.requires_grad
+            held = sampler.pool.contains(block.item_ids, ctx.item_cluster[block.item_ids])
+            with torch.no_grad():  # nothing trained: every stored vector is the model's
+                want = model.item_vectors(block.item_ids)
+            ok = block.valid & held  # cluster-follow may have moved an item since the draw
+            assert torch.allclose(block.embeddings[ok], want[ok], atol=1e-6)
+    # step 2 is the third: refresh_every=3 recomputes every pooled vector after it
+    run_step(sampler, model, data[2], ctx)
+    assert sampler.stats()["pool/vector_refreshes"] == 2.0  # the first fill, then this
+    filled = sampler.pool.item_ids >= 0
+    with torch.no_grad():
+        assert torch.allclose(sampler.pool.rows[filled],
+                              model.item_vectors(sampler.pool.item_ids[filled]), atol=1e-6)
+    # a positive's slot holds the vector observe() was given for it
+    batch = data[3]
+    sampler.negatives(batch, model)
+    marked = torch.full((B, 8), 0.5)  # make_model: dim 8
+    sampler.observe(batch, model, marked)
+    slot = sampler.pool.slot_of(batch.items, sampler._clusters_of(batch.items))
+    mine = sampler.pool.item_ids[slot] == batch.items
+    assert mine.any() and torch.equal(sampler.pool.rows[slot[mine]], marked[mine])
+    # ... and the state carries them
+    buf = io.BytesIO()
+    torch.save(sampler.state_dict(), buf)
+    buf.seek(0)
+    fresh = build_sampler(name, ctx, **opts)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(fresh.pool.rows, sampler.pool.rows)
+    a, _ = run_step(sampler, model, data[4], ctx)
+    f, _ = run_step(fresh, model, data[4], ctx)
+    assert _same(a, f)
+    assert all(torch.equal(x.embeddings, y.embeddings) for x, y in zip(a, f, strict=True))
+
+
+def test_cached_vectors_refuse_store_rows_and_bad_refresh() -> None:
+    ctx = make_ctx()
+    with pytest.raises(ConfigError, match="store_rows and cached_vectors"):
+        build_sampler("goobs", ctx, cached_vectors=True, store_rows=True, slots=8)
+    with pytest.raises(ConfigError, match="refresh_every must be an integer >= 0"):
+        build_sampler("cluster-goobs", ctx, cached_vectors=True, refresh_every=-1, slots=8)

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,51 @@ class ClusterPool:
         """Number of filled slots over the whole pool."""
         self._ensure_index()
         return self._n_filled
+
+    def attach_rows(self, row_shape: tuple[int, ...], row_dtype: torch.dtype = torch.float32
+                    ) -> None:
+        """Allocate the row store of a pool built for ids only, once the row shape is known
+        (the item vectors a sampler with ``cached_vectors`` keeps exist only once the model
+        does). The rows of slots filled so far are zero until :meth:`rewrite_rows` or a write.
+
+        Example:
+            >>> pool = ClusterPool(2, 4)
+            >>> pool.attach_rows((3,))
+            >>> tuple(pool.rows.shape)
+            (8, 3)
+        """
+        if self.rows is not None:
+            raise ConfigError(f"pool already stores rows of shape {self.row_shape}")
+        self.row_shape = tuple(int(s) for s in row_shape)
+        self.rows = torch.zeros((self.capacity, *self.row_shape), dtype=row_dtype,
+                                device=self.device)
+
+    def rewrite_rows(self, encode: Callable[[torch.Tensor], torch.Tensor],
+                     chunk: int = 65536) -> None:
+        """Recompute the row of every filled slot from its item id, ``chunk`` slots at a
+        time (memory bounded by the chunk, cost by the pool's capacity, never by the
+        catalog). The clock and the write counters do not change: no item moves.
+
+        Args:
+            encode: int64 [n] item ids -> [n, *row_shape] rows.
+            chunk: slots per ``encode`` call.
+
+        Example:
+            >>> pool = ClusterPool(1, 4)
+            >>> pool.update(torch.tensor([1, 2]), torch.tensor([0, 0]))
+            >>> pool.attach_rows((1,))
+            >>> pool.rewrite_rows(lambda ids: ids[:, None].float() * 10)
+            >>> pool.rows[:, 0].tolist()
+            [0.0, 10.0, 20.0, 0.0]
+        """
+        if self.rows is None:
+            raise ConfigError("rewrite_rows: this pool stores item ids only")
+        self._ensure_index()
+        filled = self._filled_index[: self._n_filled]
+        for start in range(0, int(filled.numel()), chunk):
+            slot = filled[start : start + chunk]
+            rows = encode(self.item_ids.index_select(0, slot))
+            self.rows.index_copy_(0, slot, rows.reshape(-1, *self.row_shape).to(self.rows.dtype))
 
     def slot_of(self, item_ids: torch.Tensor, cluster_ids: torch.Tensor) -> torch.Tensor:
         """``cluster_id * S + item_id mod S`` (Algorithm 1), int64 of the inputs' shape."""

@@ -88,7 +88,8 @@ class ClusterDnsSampler(ClusterGoobsSampler):
             return _take(cand, torch.arange(self.n_cluster, device=self.device)
                          .expand(items.shape[0], -1))
         with torch.no_grad():
-            vecs = model.item_vectors(cand.item_ids, cand.rows)
+            vecs = (cand.rows if self.cached_vectors  # the pooled vectors: no tower pass
+                    else model.item_vectors(cand.item_ids, cand.rows))
             score = torch.einsum("bd,bmd->bm", user_vectors(model, batch), vecs)
         bad = ~cand.valid | (cand.item_ids == items[:, None])
         if self.user_index is not None:

@@ -136,7 +136,8 @@ class ClusterGoobsSampler(GoobsSampler):
             ``warmup_steps``; the mixture logQ follows the expected counts of the step
             (``n_cluster s`` same-cluster, ``n_random + n_cluster (1 - s)`` uniform draws).
             0 (default): the paper's fixed ratio from the first step.
-        slots, shared, preload, store_rows, in_batch, logq_mode, mask_user_items: as for
+        slots, shared, preload, store_rows, cached_vectors, refresh_every, in_batch,
+            logq_mode, mask_user_items: as for
             :class:`~clusterneg.samplers.goobs.GoobsSampler` (``shared`` applies to the
             random negatives, which then form their own block; cluster negatives are always
             per example).
@@ -153,15 +154,17 @@ class ClusterGoobsSampler(GoobsSampler):
         self, ctx: SamplerContext, *, n_negatives: int | None = None,
         n_cluster: int | None = None, n_random: int | None = None, ratio: str | None = None,
         slots: int | None = None, shared: bool = False, preload: bool = True,
-        store_rows: bool = False, merge: bool = True, in_batch: bool = True,
-        logq_mode: str = "mixture", mask_user_items: bool = False, warmup_steps: int = 0,
+        store_rows: bool = False, cached_vectors: bool = False, refresh_every: int = 500,
+        merge: bool = True, in_batch: bool = True, logq_mode: str = "mixture",
+        mask_user_items: bool = False, warmup_steps: int = 0,
     ) -> None:
         if ctx.item_cluster is None or ctx.n_clusters <= 0:
             raise ConfigError("cluster-goobs needs item clusters (item_cluster, n_clusters) "
                               "in the sampler context")
         nc, nr = split_negatives(n_negatives, n_cluster, n_random, ratio)
         super().__init__(ctx, n_negatives=nr, slots=slots, shared=shared, preload=preload,
-                         store_rows=store_rows, in_batch=in_batch, logq_mode=logq_mode,
+                         store_rows=store_rows, cached_vectors=cached_vectors,
+                         refresh_every=refresh_every, in_batch=in_batch, logq_mode=logq_mode,
                          mask_user_items=mask_user_items)
         self.n_cluster, self.merge = nc, check_bool("merge", merge)
         self.cluster = PoolClusterProposal(self.pool, self.item_cluster, nc)
@@ -225,6 +228,7 @@ class ClusterGoobsSampler(GoobsSampler):
                                            self.generator)
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
+        self.before_draw(model)
         if not self.n_cluster:
             return self.random_block(batch)
         items = batch.items.to(self.device)
@@ -236,7 +240,8 @@ class ClusterGoobsSampler(GoobsSampler):
                 near = self._warm(near, items.shape[0], share)
         if not self.merge or self.shared or not self.n_random:
             return [self.make_block("cluster", near.item_ids, batch, self.cluster,
-                                    valid=near.valid, rows=near.rows, in_pool=True),
+                                    valid=near.valid, in_pool=True,
+                                    **self.block_inputs(near.rows)),
                     *self.random_block(batch)]
         far = self.pool.sample_uniform((items.shape[0], self.n_random), self.generator)
         parts = [BlockPart("cluster", self.cluster, self.n_cluster),
@@ -244,7 +249,7 @@ class ClusterGoobsSampler(GoobsSampler):
         rows = None if near.rows is None else torch.cat([near.rows, far.rows], dim=1)
         return [self.make_block("cluster+random", torch.cat([near.item_ids, far.item_ids], 1),
                                 batch, parts, valid=torch.cat([near.valid, far.valid], 1),
-                                rows=rows, in_pool=True)]
+                                in_pool=True, **self.block_inputs(rows))]
 
     def _warm(self, near: PoolDraw, n: int, share: float) -> PoolDraw:
         """Replace each same-cluster draw by a uniform pool draw with probability 1 - share."""

@@ -71,6 +71,17 @@ class GoobsSampler(SamplerBase):
         preload: fill the pool from the item table before the first step.
         store_rows: keep item rows (content features) in the pool and hand them to the item
             tower, as a production pool of item features would.
+        cached_vectors: keep the item tower's OUTPUT in the pool instead (beyond the paper,
+            for cost: issue 12). Each slot holds its item's vector as computed when the item
+            last passed through the item tower (as a positive of a batch, or at the last
+            refresh), detached; pool negatives are scored against those vectors, so they
+            cost no item-tower pass at all and only the user tower gets their gradient (the
+            embedding-stability argument of cross-batch negatives, Wang et al., SIGIR 2021).
+            The vectors are filled from the model at the first step.
+        refresh_every: with ``cached_vectors``, recompute every pooled vector from the
+            current model every this many steps (0: never; a pooled item is then refreshed
+            only when it is a positive again). The cost is one no-grad item-tower pass over
+            the pool's filled slots, bounded by C x S whatever the catalog.
         in_batch: also use the batch's other positives.
         logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         mask_user_items: also mask items the example's user interacted with in training.
@@ -87,14 +98,21 @@ class GoobsSampler(SamplerBase):
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int = 16, slots: int | None = None,
         shared: bool = False, preload: bool = True, store_rows: bool = False,
-        in_batch: bool = True, logq_mode: str = "mixture", mask_user_items: bool = False,
+        cached_vectors: bool = False, refresh_every: int = 500, in_batch: bool = True,
+        logq_mode: str = "mixture", mask_user_items: bool = False,
     ) -> None:
         super().__init__(ctx, in_batch=in_batch, logq_mode=logq_mode,
                          mask_user_items=mask_user_items)
         self.n_random = check_int("n_negatives", n_negatives, minimum=0)
         self.shared = check_bool("shared", shared)
         self.store_rows = check_bool("store_rows", store_rows)
+        self.cached_vectors = check_bool("cached_vectors", cached_vectors)
+        self.refresh_every = check_int("refresh_every", refresh_every, minimum=0)
+        if self.cached_vectors and self.store_rows:
+            raise ConfigError("store_rows and cached_vectors both use the pool's rows (item "
+                              "features vs item vectors); choose one")
         self.pool = build_pool(ctx, slots, self.store_rows)
+        self._vectors_filled = False  # cached_vectors: pool rows hold the model's vectors
         self.item_cluster = (None if ctx.item_cluster is None
                              else ctx.item_cluster.to(self.device).long())
         self.random = PoolUniformProposal(self.pool, self.item_cluster, self.n_random)
@@ -103,13 +121,61 @@ class GoobsSampler(SamplerBase):
         if check_bool("preload", preload):
             self._preload()
         self.options.update(n_negatives=self.n_random, slots=self.pool.slots, shared=shared,
-                            preload=preload, store_rows=store_rows)
+                            preload=preload, store_rows=store_rows,
+                            cached_vectors=cached_vectors, refresh_every=refresh_every)
 
     def _clusters_of(self, items: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(items) if self.item_cluster is None else self.item_cluster[items]
 
     def _rows_of(self, items: torch.Tensor) -> torch.Tensor | None:
         return self.ctx.item_rows[items.cpu()].to(self.device) if self.store_rows else None
+
+    def pool_rows(self, items: torch.Tensor, item_vectors: torch.Tensor | None
+                  ) -> torch.Tensor | None:
+        """What the pool stores for ``items`` when they are written: their item vectors
+        (detached) with ``cached_vectors``, their content rows with ``store_rows``, else
+        nothing."""
+        if self.cached_vectors:
+            if item_vectors is None:
+                raise ConfigError("cached_vectors: the pool update needs the items' vectors")
+            return item_vectors.detach().to(self.device)
+        return self._rows_of(items)
+
+    def block_inputs(self, rows: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+        """How drawn pool rows reach the loss: as the candidates' vectors (``embeddings``,
+        no item-tower pass) with ``cached_vectors``, else as item-tower input ``rows``."""
+        return {"embeddings": rows} if self.cached_vectors else {"rows": rows}
+
+    def fill_vectors(self, model: Any, dim: int | None = None) -> None:
+        """``cached_vectors``: allocate the pool's vector rows (``dim``, else asked of the
+        model) and recompute every filled slot's vector from ``model`` (no gradient)."""
+        if model is None:
+            return
+        if self.pool.rows is None:
+            if dim is None:
+                with torch.no_grad():
+                    dim = int(model.item_vectors(torch.zeros(1, dtype=torch.long,
+                                                             device=self.device)).shape[-1])
+            self.pool.attach_rows((dim,))
+
+        def encode(ids: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model.item_vectors(ids)
+
+        self.pool.rewrite_rows(encode)
+        self._vectors_filled = True
+        self.count("pool/vector_refreshes", torch.ones((), device=self.device))
+
+    def before_draw(self, model: Any) -> None:
+        """``cached_vectors``: the first step fills the pooled vectors from the model."""
+        if self.cached_vectors and not self._vectors_filled:
+            self.fill_vectors(model)
+
+    def after_write(self, model: Any, step: int) -> None:
+        """``cached_vectors``: every ``refresh_every`` steps, recompute the pooled vectors."""
+        if (self.cached_vectors and self.refresh_every and model is not None
+                and (int(step) + 1) % self.refresh_every == 0):
+            self.fill_vectors(model)
 
     def _preload(self) -> None:
         items = torch.arange(self.ctx.n_items, device=self.device)
@@ -123,21 +189,31 @@ class GoobsSampler(SamplerBase):
         shape = (self.n_random,) if self.shared else (batch.items.shape[0], self.n_random)
         draw = self.pool.sample_uniform(shape, self.generator)
         return [self.make_block("random", draw.item_ids, batch, self.random, valid=draw.valid,
-                                rows=draw.rows, in_pool=True)]
+                                in_pool=True, **self.block_inputs(draw.rows))]
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
+        self.before_draw(model)
         return self.random_block(batch)
 
     def observe(self, batch: Batch, model: Any, item_vectors: torch.Tensor) -> None:
-        """Update engine: write the batch's positives into their slots."""
+        """Update engine: write the batch's positives into their slots (with their vectors,
+        under ``cached_vectors``)."""
         items = batch.items.to(self.device)
-        self.pool.update(items, self._clusters_of(items), self._rows_of(items), step=batch.step)
+        if self.cached_vectors and self.pool.rows is None:
+            self.fill_vectors(model, dim=int(item_vectors.shape[-1]))
+        self.pool.update(items, self._clusters_of(items), self.pool_rows(items, item_vectors),
+                         step=batch.step)
+        self.after_write(model, batch.step)
 
     def gauges(self) -> dict[str, float]:
         return {f"pool/{k}": v for k, v in self.pool.counters().items()}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pool": self.pool.state_dict()}
+        return {"pool": self.pool.state_dict(), "vectors_filled": self._vectors_filled}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        rows = state["pool"]["rows"]
+        if self.cached_vectors and self.pool.rows is None and rows is not None:
+            self.pool.attach_rows(tuple(rows.shape[1:]), rows.dtype)
         self.pool.load_state_dict(state["pool"])
+        self._vectors_filled = bool(state.get("vectors_filled", False))

@@ -121,14 +121,22 @@ class GlobalPoolSync:
                     else torch.zeros_like(items))
         return all_gather_rows(torch.stack([items, clusters], dim=1), size)
 
-    def observe(self, batch: Batch, pairs: torch.Tensor, size: int | None = None) -> None:
-        """Write the gathered batch into the pool (Algorithm 1 over the global batch)."""
+    def observe(self, batch: Batch, pairs: torch.Tensor, size: int | None = None,
+                model: Any = None) -> None:
+        """Write the gathered batch into the pool (Algorithm 1 over the global batch). With
+        ``cached_vectors`` the rows are the batch's item vectors under the updated ``model``
+        (one no-grad item-tower pass over the local batch), gathered like the ids."""
         if self.pool is None:
             self.sampler.observe(batch, None, torch.empty(0))
             return
-        rows = self.sampler._rows_of(batch.items)
+        vecs = None
+        if getattr(self.sampler, "cached_vectors", False):
+            with torch.no_grad():
+                vecs = model.item_vectors(batch.items)
+        rows = self.sampler.pool_rows(batch.items, vecs)
         rows = None if rows is None else all_gather_rows(rows, size)
         self.pool.update(pairs[:, 0], pairs[:, 1], rows, step=batch.step)
+        self.sampler.after_write(model, batch.step)
 
 
 def train_distributed(
@@ -208,7 +216,7 @@ def _step(batch: Batch, model: TwoTower, sampler: Any, sync: GlobalPoolSync, ddp
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    sync.observe(batch, pairs, full)
+    sync.observe(batch, pairs, full, model)
     return loss.detach()
 
 
