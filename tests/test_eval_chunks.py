@@ -59,3 +59,19 @@ def test_compare_refuses_a_negative_validation_sample(tmp_path) -> None:
     assert proc.returncode == 2
     assert "valid-users" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_scores_are_copied_unless_the_score_function_gives_them_away() -> None:
+    """Ranking masks excluded items with -inf: by default in a copy (the caller's tensor is
+    untouched); with ``writable_scores`` in place (no copy per chunk), same top-k."""
+    g = torch.Generator().manual_seed(0)
+    held = torch.randn(6, 30, generator=g)
+    before = held.clone()
+    exclude = UserItems.from_pairs(np.array([0, 0, 3, 5]), np.array([1, 7, 2, 29]), 6, 30)
+    users = np.arange(6)
+    top, vals = rank_all_items(lambda u: held[u.numpy()], users, exclude, 30, 5)
+    assert torch.equal(held, before)
+    top_w, vals_w = rank_all_items(lambda u: held[u.numpy()].clone(), users, exclude, 30, 5,
+                                   writable_scores=True)
+    assert np.array_equal(top, top_w) and np.array_equal(vals, vals_w)
+    assert 1 not in top[0] and 7 not in top[0] and 29 not in top[5]

@@ -32,7 +32,7 @@ N_USERS, N_ITEMS = 80, 200
 GOLDEN_SAMPLERS = ("in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs")
 
 
-def golden_run(tmp: Path) -> dict:
+def golden_run(tmp: Path, samplers: tuple[str, ...] = GOLDEN_SAMPLERS, jobs: int = 1) -> dict:
     """Every sampler, one seed, budget 1, two epochs, on the generated fixture."""
     import torch
 
@@ -51,7 +51,7 @@ def golden_run(tmp: Path) -> dict:
     exp = ExperimentConfig(dataset=str(data), encoder=f"precomputed:{emb}", n_clusters=5,
                            cache_dir=str(tmp / "cache"))
     cfg = CompareConfig(
-        samplers=list(GOLDEN_SAMPLERS), seeds=1, budget=1,
+        samplers=list(samplers), seeds=1, budget=1,
         model=ModelConfig(dim=8, temperature=0.2, history_len=5),
         train=TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=3, threads=1),
         sampler_options={"mixed": {"n_negatives": 8, "mask_user_items": True},
@@ -61,7 +61,7 @@ def golden_run(tmp: Path) -> dict:
                          "cluster-goobs": {"n_negatives": 8, "mask_user_items": True}},
     )
     prep = prepare(exp)
-    results, raw = compare(prep, cfg)
+    results, raw = compare(prep, cfg, jobs=jobs)
     out: dict = {"n_clusters": results["n_clusters"], "n_train": results["n_train"],
                  "n_valid": results["n_valid"], "n_test": results["n_test"], "runs": {}}
     for row in results["runs"]:
@@ -86,6 +86,19 @@ def test_every_sampler_reproduces_the_golden_metrics(tmp_path: Path) -> None:
         assert have == want, name
     assert {k: v for k, v in got.items() if k != "runs"} == {
         k: v for k, v in expected.items() if k != "runs"}
+
+
+def test_runs_in_worker_processes_reproduce_the_golden_metrics(tmp_path: Path) -> None:
+    """``compare(jobs=2)`` trains the runs in two spawned processes: the same numbers, to
+    the last bit of every metric (each run seeds everything from its own seed)."""
+    expected = json.loads(GOLDEN.read_text())
+    names = ("in-batch", "dns", "cluster-goobs")
+    got = golden_run(tmp_path, samplers=names, jobs=2)
+    assert sorted(got["runs"]) == sorted(names)
+    for name in names:
+        want, have = dict(expected["runs"][name]), dict(got["runs"][name])
+        assert have.pop("losses") == pytest.approx(want.pop("losses"), rel=1e-6), name
+        assert have == want, name
 
 
 if __name__ == "__main__":

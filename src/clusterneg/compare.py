@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
+import os
 import random
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import Prepared, RunResult, run
@@ -87,16 +93,25 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -
 
 def tune_sampler(
     prep: Prepared, sampler: str, cfg: CompareConfig, progress: Any | None = None,
+    jobs: int = 1,
 ) -> tuple[Trial, list[dict[str, Any]]]:
-    """Pick the trial with the best validation metric (seed 0). Returns (best, all scores)."""
+    """Pick the trial with the best validation metric (seed 0). Returns (best, all scores).
+
+    ``jobs`` > 1 trains that many trials at once (:func:`run_tasks`)."""
     trials = tuning_trials(sampler, cfg.budget, cfg.model)
     if len(trials) == 1:
         return trials[0], []
-    scored = []
-    for trial in trials:
-        res = _run_one(prep, sampler, trial, cfg, seed=0, progress=progress)
-        scored.append({"temperature": trial.temperature, "options": trial.options,
-                       "valid": res.valid.get(cfg.train.valid_metric, float("nan"))})
+    tasks = [RunTask(sampler, t, 0) for t in trials]
+    done = dict(run_tasks(prep, tasks, cfg, jobs, progress))
+    return _pick(cfg, trials, [done[t] for t in tasks])
+
+
+def _pick(cfg: CompareConfig, trials: list[Trial], results: list[RunResult]
+          ) -> tuple[Trial, list[dict[str, Any]]]:
+    """The trial with the best validation metric, and every trial's score."""
+    scored = [{"temperature": t.temperature, "options": t.options,
+               "valid": r.valid.get(cfg.train.valid_metric, float("nan"))}
+              for t, r in zip(trials, results, strict=True)]
     best = max(range(len(trials)), key=lambda i: np.nan_to_num(scored[i]["valid"], nan=-1.0))
     return trials[best], scored
 
@@ -111,9 +126,97 @@ def _run_one(
     return run(prep, model_cfg, train_cfg, progress=progress, keep_model=keep_model)
 
 
+# --- Several runs at once (issue 12: the comparison's wall time) ----------------------------
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One training run of a comparison.
+
+    Args:
+        sampler, trial, seed: what to train.
+        run_dir: where to write the run directory (weights, config, metrics) as soon as it
+            is trained, by whichever process trained it; None keeps nothing on disk.
+        provenance: recorded in that directory.
+    """
+
+    sampler: str
+    trial: Trial = field(hash=False)
+    seed: int
+    run_dir: Path | None = None
+    provenance: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def _execute(prep: Prepared, task: RunTask, cfg: CompareConfig,
+             progress: Any | None = None) -> RunResult:
+    """Train ``task``, write its run directory when it has one, return it without weights."""
+    keep = task.run_dir is not None
+    res = _run_one(prep, task.sampler, task.trial, cfg, task.seed, progress, keep_model=keep)
+    if keep:
+        from clusterneg.train.checkpoint import save_run
+
+        save_run(task.run_dir, res, res.model, task.provenance, overwrite=True)
+        res.model = None
+    return res
+
+
+_WORKER_PREP: Prepared | None = None  # the Prepared a worker process received once
+
+
+def _init_worker(prep: Prepared, threads: int) -> None:
+    global _WORKER_PREP
+    _WORKER_PREP = prep
+    torch.set_num_threads(threads)
+
+
+def _execute_in_worker(task: RunTask, cfg: CompareConfig) -> RunResult:
+    assert _WORKER_PREP is not None, "worker not initialised"
+    return _execute(_WORKER_PREP, task, cfg)
+
+
+def worker_threads(cfg: CompareConfig, jobs: int) -> int:
+    """torch threads per worker: ``--threads`` when given, else the cores shared out.
+
+    Example:
+        >>> worker_threads(CompareConfig(train=TrainConfig(threads=1)), jobs=4)
+        1
+    """
+    if cfg.train.threads > 0:
+        return cfg.train.threads
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
+def run_tasks(
+    prep: Prepared, tasks: Sequence[RunTask], cfg: CompareConfig, jobs: int = 1,
+    progress: Any | None = None,
+) -> Iterator[tuple[RunTask, RunResult]]:
+    """Train every task; yield (task, result) as each one finishes.
+
+    With ``jobs`` > 1, ``jobs`` runs train at once, each in its own process (spawned, so no
+    thread pool is inherited half-initialised; each gets ``prep`` once, and
+    :func:`worker_threads` torch threads). A run's numbers do not depend on where it ran:
+    each run seeds everything from its own seed. On an error or Ctrl-C the runs not
+    started are cancelled; the run directories already written stay (``--resume``).
+    """
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, _execute(prep, task, cfg, progress)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=ctx,
+                               initializer=_init_worker,
+                               initargs=(prep, worker_threads(cfg, jobs)))
+    try:
+        futures = {pool.submit(_execute_in_worker, task, cfg): task for task in tasks}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def compare(
     prep: Prepared, cfg: CompareConfig, progress: Any | None = None, store: Any | None = None,
-    provenance: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None, jobs: int = 1,
 ) -> tuple[dict[str, Any], dict[str, list[RunResult]]]:
     """Tune and train every sampler over every seed; returns (results dict, raw runs).
 
@@ -124,52 +227,75 @@ def compare(
         store: a :class:`clusterneg.compare_store.RunStore`: each run is saved as it
             finishes, and runs (and tuning choices) already in it are loaded, not redone.
         provenance: recorded in every saved run directory.
+        jobs: runs trained at once (:func:`run_tasks`); the tuning trials of every sampler
+            first, then every sampler's seeds. The results do not depend on it.
     """
     cfg.validate()
-    raw: dict[str, list[RunResult]] = {}
-    runs: list[dict[str, Any]] = []
     total = len(cfg.samplers) * cfg.seeds
-    task = progress.add_task("compare", total=total) if progress is not None else None
-    for i, sampler in enumerate(cfg.samplers):
-        best, scores = _tuned(prep, sampler, cfg, progress, store)
-        raw[sampler] = []
+    task_bar = progress.add_task("compare", total=total) if progress is not None else None
+    chosen = _tune_all(prep, cfg, progress, store, jobs)
+    done: dict[tuple[str, int], tuple[RunResult, dict[str, Any]]] = {}
+    todo: list[RunTask] = []
+    for sampler in cfg.samplers:
+        best, _ = chosen[sampler]
         for seed in range(cfg.seeds):
-            n = i * cfg.seeds + seed + 1
-            if progress is not None:
-                progress.update(task, description=f"compare: {sampler} seed {seed} "
-                                                  f"(run {n}/{total})")
             row = store.finished(sampler, seed) if store is not None else None
             if row is not None:
-                log.info("run %d/%d %s seed %d: already finished, loaded", n, total, sampler,
-                         seed)
-                res = store.load(sampler, seed, prep)
-            else:
-                res = _run_one(prep, sampler, best, cfg, seed, progress,
-                               keep_model=store is not None)
-                row = _run_row(sampler, seed, res, scores)
-                if store is not None:
-                    store.save(sampler, seed, res, row, provenance or {})
-                    res.model = None
+                log.info("%s seed %d: already finished, loaded", sampler, seed)
+                done[(sampler, seed)] = (store.load(sampler, seed, prep), row)
+                _advance(progress, task_bar, len(done), total, sampler, seed)
+                continue
+            todo.append(RunTask(sampler, best, seed,
+                                store.run_dir(sampler, seed) if store is not None else None,
+                                provenance or {}))
+    for task, res in run_tasks(prep, todo, cfg, jobs, progress if jobs <= 1 else None):
+        row = _run_row(task.sampler, task.seed, res, chosen[task.sampler][1])
+        if store is not None:
+            store.add_row(task.sampler, task.seed, row)
+        done[(task.sampler, task.seed)] = (res, row)
+        _advance(progress, task_bar, len(done), total, task.sampler, task.seed)
+    raw: dict[str, list[RunResult]] = {}
+    runs: list[dict[str, Any]] = []
+    for sampler in cfg.samplers:
+        raw[sampler] = []
+        for seed in range(cfg.seeds):
+            res, row = done[(sampler, seed)]
             raw[sampler].append(res)
             runs.append(row)
-            log.info("run %d/%d %s seed %d: test hr@50 %.4f", n, total, sampler, seed,
-                     row["metrics"].get("hr@50", np.nan))
-            if progress is not None:
-                progress.update(task, advance=1)
     return _results_header(prep) | {"runs": runs}, raw
 
 
-def _tuned(prep: Prepared, sampler: str, cfg: CompareConfig, progress: Any | None,
-           store: Any | None) -> tuple[Trial, list[dict[str, Any]]]:
-    """:func:`tune_sampler`, or the choice a resumed comparison already made."""
-    saved = store.tuning(sampler) if store is not None else None
-    if saved is not None:
-        return Trial(saved["temperature"], saved["options"]), saved["scores"]
-    best, scores = tune_sampler(prep, sampler, cfg, progress)
-    if store is not None:
-        store.save_tuning(sampler, {"temperature": best.temperature, "options": best.options,
-                                    "scores": scores})
-    return best, scores
+def _advance(progress: Any | None, bar: Any, n: int, total: int, sampler: str,
+             seed: int) -> None:
+    log.info("run %d/%d done: %s seed %d", n, total, sampler, seed)
+    if progress is not None:
+        progress.update(bar, advance=1, description=f"compare: {n}/{total} runs done")
+
+
+def _tune_all(prep: Prepared, cfg: CompareConfig, progress: Any | None, store: Any | None,
+              jobs: int) -> dict[str, tuple[Trial, list[dict[str, Any]]]]:
+    """Each sampler's tuning choice: the one a resumed comparison already made, else the
+    best of its trials (every sampler's trials trained together, ``jobs`` at a time)."""
+    chosen: dict[str, tuple[Trial, list[dict[str, Any]]]] = {}
+    trials: dict[str, list[Trial]] = {}
+    for sampler in cfg.samplers:
+        saved = store.tuning(sampler) if store is not None else None
+        if saved is not None:
+            chosen[sampler] = (Trial(saved["temperature"], saved["options"]), saved["scores"])
+            continue
+        trials[sampler] = tuning_trials(sampler, cfg.budget, cfg.model)
+        if len(trials[sampler]) == 1:
+            chosen[sampler] = (trials.pop(sampler)[0], [])
+    tasks = [RunTask(s, t, 0) for s, ts in trials.items() for t in ts]
+    results = dict(run_tasks(prep, tasks, cfg, jobs, progress if jobs <= 1 else None))
+    for sampler, ts in trials.items():
+        chosen[sampler] = _pick(cfg, ts, [results[RunTask(sampler, t, 0)] for t in ts])
+    for sampler in cfg.samplers:
+        best, scores = chosen[sampler]
+        if store is not None and store.tuning(sampler) is None:
+            store.save_tuning(sampler, {"temperature": best.temperature,
+                                        "options": best.options, "scores": scores})
+    return chosen
 
 
 def _run_row(sampler: str, seed: int, res: RunResult, tuning: list[dict]) -> dict[str, Any]:

@@ -153,13 +153,14 @@ def score_fn(model: TwoTower):
 
 def evaluate_ranking(
     scores: Any, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
-    users: np.ndarray | None = None,
+    users: np.ndarray | None = None, writable_scores: bool = False,
 ) -> Any:
     """Full-corpus ranking of ``part`` ('valid' or 'test') by any scorer, seen items masked
     (train for valid; train + valid for test).
 
     Args:
         scores: ``users [b] -> scores of every item [b, N]``.
+        writable_scores: ``scores`` returns a new tensor per call that ranking may overwrite.
         users: the users to rank (None: for 'valid' the fixed sample of
             :func:`validation_users`, else every user with a target in ``part``).
     """
@@ -173,15 +174,16 @@ def evaluate_ranking(
         users = np.flatnonzero(targets.row_lengths() > 0)
     pop = prep.dataset.item_popularity(prep.split.train)
     return evaluate_scores(scores, users, targets, exclude, prep.dataset.n_items,
-                           ks=ks, item_popularity=pop)
+                           ks=ks, item_popularity=pop, writable_scores=writable_scores)
 
 
 def evaluate_model(
     model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
     users: np.ndarray | None = None,
 ) -> Any:
-    """:func:`evaluate_ranking` with the two-tower model's scores."""
-    return evaluate_ranking(score_fn(model), prep, part, ks, users)
+    """:func:`evaluate_ranking` with the two-tower model's scores (a new matmul result per
+    chunk, so ranking masks it in place)."""
+    return evaluate_ranking(score_fn(model), prep, part, ks, users, writable_scores=True)
 
 
 def validation_users(prep: Prepared) -> np.ndarray | None:

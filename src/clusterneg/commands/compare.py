@@ -49,6 +49,9 @@ def compare_command(
     history_len: int = typer.Option(D.HISTORY_LEN),
     user_id: UserId = True,
     threads: Threads = 0,
+    jobs: int = typer.Option(1, help="Runs trained at once, each in its own process (with "
+                             "--threads 1, up to the number of cores). The results do not "
+                             "depend on it."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     patience: int = typer.Option(D.PATIENCE), logq: bool = typer.Option(True),
     option: list[str] = typer.Option(None, "--option", "-o",
@@ -79,6 +82,8 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
     check_compute_options(opts)
     if opts["resume"] and opts["overwrite"]:
         raise ConfigError("--resume and --overwrite exclude each other")
+    if opts.get("jobs", 1) < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {opts['jobs']}")
     from clusterneg.compare import CompareConfig
     from clusterneg.experiment import ExperimentConfig
     from clusterneg.model import ModelConfig
@@ -134,7 +139,8 @@ def _compare(opts: dict[str, Any], exp: Any, cfg: Any, store: Any) -> None:
         prep = prepare(exp, progress=progress)
         store.start(dump_command(opts))  # only once the data loaded: a bad dataset leaves nothing
         prov = run_provenance(prep, cfg.train.threads, cfg.train.device)
-        results, raw = compare(prep, cfg, progress=progress, store=store, provenance=prov)
+        results, raw = compare(prep, cfg, progress=progress, store=store, provenance=prov,
+                               jobs=opts["jobs"])
     results["provenance"] = prov
     paths = write_results(opts["out"], results, build_report_inputs(prep, raw))
     store.finish()

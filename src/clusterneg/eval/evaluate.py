@@ -72,12 +72,14 @@ class EvalResult:
 
 
 def _mask_and_topk(
-    scores: torch.Tensor, rows: UserItems, kmax: int
+    scores: torch.Tensor, rows: UserItems, kmax: int, writable: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Set each row's excluded items to -inf, then top-kmax; -inf slots become index -1."""
+    """Set each row's excluded items to -inf, then top-kmax; -inf slots become index -1.
+    The mask is written into a copy of ``scores`` unless ``writable`` says the tensor is
+    the caller's to give away."""
     r = torch.from_numpy(rows.row_of_entry()).to(scores.device)
     c = torch.from_numpy(rows.indices).to(scores.device)
-    scores = scores.to(torch.float32, copy=True)  # never write into the caller's tensor
+    scores = scores.to(torch.float32, copy=not writable)
     scores[r, c] = float("-inf")
     vals, idx = torch.topk(scores, kmax, dim=1)
     idx = torch.where(torch.isneginf(vals), torch.full_like(idx, -1), idx)
@@ -104,6 +106,7 @@ def rank_all_items(
     kmax: int,
     batch_size: int = 256,
     max_scores: int = MAX_SCORES,
+    writable_scores: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``kmax`` items per user over the whole catalog, excluded items masked.
 
@@ -119,6 +122,8 @@ def rank_all_items(
         kmax: list length (at most ``n_items``).
         batch_size: users scored per call (at most).
         max_scores: bound on ``users per call x n_items``.
+        writable_scores: ``score_fn`` returns a new tensor per call, which ranking may
+            overwrite (saves a copy of every score chunk; issue 12).
 
     Returns:
         ``(topk int64 [U, kmax], scores float32 [U, kmax])``; ``-1`` / ``-inf`` where a user
@@ -131,7 +136,7 @@ def rank_all_items(
         users = eval_users[s : s + batch_size]
         scores = score_fn(torch.from_numpy(users))
         _check_shape(scores, len(users), n_items)
-        v, i = _mask_and_topk(scores, exclude.take_rows(users), kmax)
+        v, i = _mask_and_topk(scores, exclude.take_rows(users), kmax, writable_scores)
         _check_finite(v, int(users[0]))
         topk[s : s + len(users)] = i.numpy()
         vals[s : s + len(users)] = v.numpy()
@@ -159,6 +164,7 @@ def evaluate_scores(
     batch_size: int = 256,
     exposure_ctx: ExposureContext | None = None,
     item_popularity: np.ndarray | None = None,
+    writable_scores: bool = False,
 ) -> EvalResult:
     """Full-corpus evaluation: rank every item for every evaluated user, then score.
 
@@ -176,6 +182,7 @@ def evaluate_scores(
         exposure_ctx: training popularity for exposure metrics and popularity buckets.
         item_popularity: int64 [n_items] training counts; shorthand for
             ``exposure_ctx=ExposureContext(item_popularity)`` (defaults: top 50, top 100).
+        writable_scores: see :func:`rank_all_items` (default: the scores are copied).
 
     Returns:
         :class:`EvalResult`.
@@ -210,7 +217,8 @@ def evaluate_scores(
     _warn_overlap(targets, exclude)
     need = max(ks[-1], exposure_ctx.k if exposure_ctx else 0)
     kmax = min(need, n_items)
-    topk, vals = rank_all_items(score_fn, eval_users, exclude, n_items, kmax, batch_size)
+    topk, vals = rank_all_items(score_fn, eval_users, exclude, n_items, kmax, batch_size,
+                                writable_scores=writable_scores)
     tgt = targets.take_rows(eval_users)
     ranking = ranking_metrics(topk, tgt.indptr, tgt.indices, ks)
     exposure: dict[str, float] = {}
