@@ -42,6 +42,27 @@ def test_two_ranks_hold_the_same_pool_and_weights_and_learn(tmp_path: Path) -> N
     assert (out / "model" / "model.safetensors").exists()
 
 
+def test_two_ranks_hold_the_same_cached_vectors(tmp_path: Path) -> None:
+    """cached_vectors under torchrun: each rank writes the global batch's item vectors
+    (gathered like the ids) and refreshes from identical weights, so the pools' vectors
+    stay identical across ranks."""
+    data = synthesize(SynthConfig(n_items=300, n_interactions=6_000, n_users=150,
+                                  n_clusters=6, shard_rows=1_000, seed=2), tmp_path / "d")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",
+           str(out), "--batch-size", "32", "--steps", "40", "--negatives", "8",
+           "-o", "cached_vectors=true", "-o", "refresh_every=20"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pools = [load_file(str(out / f"pool-rank{r}.safetensors")) for r in (0, 1)]
+    assert torch.equal(pools[0]["item_ids"], pools[1]["item_ids"])
+    assert torch.equal(pools[0]["rows"], pools[1]["rows"])
+    filled = pools[0]["item_ids"] >= 0
+    assert bool(filled.any()) and bool((pools[0]["rows"][filled].norm(dim=1) > 0).all())
+
+
 def _torchrun(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
             "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",

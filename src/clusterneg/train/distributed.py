@@ -256,11 +256,13 @@ def main(argv: list[str] | None = None) -> None:
     """torchrun entry point: train on a synth directory (or shards with ``--clusters``), write
     per-rank summaries, the pools, and rank 0's model; resumable with ``--checkpoint-every``
     and ``--resume``."""
+    from clusterneg.commands._common import parse_options
     from clusterneg.train.stream_run import StreamSource, open_stream
 
     args = _parser().parse_args(argv)
     rank, world = init(args.device)
     opts = {} if args.sampler == "in-batch" else {"n_negatives": args.negatives}
+    opts.update(parse_options(args.option))
     cfg = TrainConfig(sampler=args.sampler, sampler_options=opts, epochs=args.epochs,
                       max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       threads=args.threads, device=args.device)
@@ -292,6 +294,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="item_id, cluster table (default: DATA/latent_items.parquet)")
     ap.add_argument("--sampler", default="cluster-goobs")
     ap.add_argument("--negatives", type=int, default=16)
+    ap.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="sampler option, e.g. cached_vectors=true (repeatable)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None)
@@ -317,8 +321,10 @@ def _write_rank_outputs(args: argparse.Namespace, res: TrainResult, rank: int, w
     args.out.mkdir(parents=True, exist_ok=True)
     pool = getattr(res.sampler, "pool", None)
     if pool is not None:
-        save_file({"item_ids": pool.item_ids.cpu().contiguous(),
-                   "written": pool.written.cpu().contiguous()},
+        tensors = {"item_ids": pool.item_ids, "written": pool.written}
+        if pool.rows is not None:
+            tensors["rows"] = pool.rows
+        save_file({k: v.cpu().contiguous() for k, v in tensors.items()},
                   str(args.out / f"pool-rank{rank}.safetensors"))
     weights = sum(float(p.detach().double().sum()) for p in res.model.parameters())
     summary = {"rank": rank, "world": world, "steps": res.steps, "examples": res.examples,
