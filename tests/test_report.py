@@ -232,7 +232,15 @@ def test_write_results_writes_three_consistent_files(tmp_path) -> None:
     )
     assert data["significance"]["cluster-goobs"]["hr@50"]["real"] == 1.0
     assert data["runner_up"]["sampler"] == "goobs"
-    assert "Yes:" in paths["markdown"].read_text()
+    # the best sampler against every other one, each with its paired interval
+    assert data["best_vs"]["best"] == "cluster-goobs"
+    assert sorted(data["best_vs"]["tests"]) == sorted(
+        {r["sampler"] for r in results["runs"]} - {"cluster-goobs"})
+    assert {k: v for k, v in data["runner_up"].items() if k != "sampler"} == (
+        data["best_vs"]["tests"]["goobs"])  # the same test as the runner-up's
+    md = paths["markdown"].read_text()
+    assert "## cluster-goobs (best HR@50) against each other sampler" in md
+    assert "Yes:" in md
     assert paths["html"].read_text().startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "report.html", "results.json", "results.md"]  # no temp files left behind

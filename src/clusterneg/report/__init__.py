@@ -115,7 +115,7 @@ def write_results(
     out = Path(out_dir)
     comp = compare_runs(results, inputs.per_user, inputs.n_boot, inputs.boot_seed)
     full = {**results, "summary": comp.summary, "significance": comp.significance,
-            "runner_up": comp.runner_up, "headroom": headroom(comp)}
+            "runner_up": comp.runner_up, "best_vs": comp.best_vs, "headroom": headroom(comp)}
     text = json.dumps(_jsonable(full), indent=2, allow_nan=False) + "\n"
     return {
         "json": write_text_atomic(out / "results.json", text),

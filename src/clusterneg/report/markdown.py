@@ -115,9 +115,27 @@ def render_markdown(
     ]
     if not comp.significance:
         lines += ["No per-user arrays were given, so no difference was tested.", ""]
+    lines += best_vs_lines(comp)
     lines += headroom_lines(comp)
     lines += how_made_markdown(results)
     return "\n".join(lines)
+
+def best_vs_lines(comp: Comparison) -> list[str]:
+    """The best sampler against each other one (empty without per-user arrays)."""
+    res = comp.best_vs
+    if not res:
+        return []
+    metric, best = res["metric"], res["best"]
+    lines = [f"## {best} (best {metric_label(metric)}) against each other sampler", "",
+             f"| against | {metric_label(metric)} of {best} | change | 95% CI over users | |",
+             "|:---|---:|---:|---:|:---|"]
+    for other, t in sorted(res["tests"].items(), key=lambda kv: -kv[1]["base_mean"]):
+        word = "real" if t.get("real") else "within noise"
+        lines.append(_row([other, fmt_value(metric, comp.mean(best, metric)),
+                           fmt_pct(t["rel_diff"]),
+                           f"{fmt_pct(t['rel_ci_low'])} to {fmt_pct(t['rel_ci_high'])}", word]))
+    return [*lines, ""]
+
 
 def headroom_lines(comp: Comparison, metric: str = "hr@50") -> list[str]:
     """The ``results.md`` section (empty when the comparison has no ``full`` run)."""

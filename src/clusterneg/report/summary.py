@@ -274,6 +274,10 @@ class Comparison:
         significance: see :func:`significance` (empty without per-user arrays).
         runner_up: the method's closest competitor on ``verdict_metric`` with the paired
             test of method vs that sampler (``{"sampler", **paired_compare}``), or None.
+        best_vs: the sampler with the best mean on ``verdict_metric`` tested against every
+            other sampler (``{"best": name, "metric": m, "tests": {other:
+            paired_compare(other -> best)}}``), so "is the winner better than each of the
+            others?" has an interval per rival; None without per-user arrays.
         baseline, method, verdict_metric: the names the verdict is about.
     """
 
@@ -282,6 +286,7 @@ class Comparison:
     relative: dict[str, dict[str, float]]
     significance: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     runner_up: dict[str, Any] | None = None
+    best_vs: dict[str, Any] | None = None
     baseline: str = BASELINE
     method: str = METHOD
     verdict_metric: str = "hr@50"
@@ -344,7 +349,48 @@ def compare_runs(
             comp.runner_up = {"sampler": rival, **test}
         except KeyError:
             comp.runner_up = None
+    comp.best_vs = best_against_each(comp, per_user, verdict_metric, n_boot, seed)
     return comp
+
+
+def best_against_each(
+    comp: Comparison, per_user: Mapping[str, Sequence[PerUser]], metric: str,
+    n_boot: int = 1000, seed: int = 0,
+) -> dict[str, Any] | None:
+    """The best sampler on ``metric`` against every other one, each a paired test over
+    users (per-user values averaged over seeds), or None when fewer than two samplers have
+    per-user arrays.
+
+    Example:
+        >>> import numpy as np
+        >>> users = np.arange(400)
+        >>> def pu(p):
+        ...     return [{"users": users, metric: (np.arange(400) % 100 < p).astype(float)}]
+        >>> metric = "hr@50"
+        >>> per_user = {"in-batch": pu(20), "goobs": pu(22), "cluster-goobs": pu(30)}
+        >>> runs = [{"sampler": s, "metrics": {metric: float(v[0][metric].mean())}}
+        ...         for s, v in per_user.items()]
+        >>> c = compare_runs({"runs": runs})
+        >>> res = best_against_each(c, per_user, metric, n_boot=200)
+        >>> res["best"], sorted(res["tests"])
+        ('cluster-goobs', ['goobs', 'in-batch'])
+        >>> round(res["tests"]["goobs"]["rel_diff"], 4)
+        0.3636
+    """
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    have = [s for s in comp.samplers if per_user.get(s) and not math.isnan(comp.mean(s, metric))]
+    if len(have) < 2:
+        return None
+    best = max(have, key=lambda s: sign * comp.mean(s, metric))
+    tests = {}
+    for other in have:
+        if other == best:
+            continue
+        try:
+            tests[other] = paired_compare(per_user[other], per_user[best], metric, n_boot, seed)
+        except KeyError:
+            continue
+    return {"best": best, "metric": metric, "tests": tests} if tests else None
 
 
 # --- The verdict ---------------------------------------------------------------------------
