@@ -240,6 +240,7 @@ def test_write_results_writes_three_consistent_files(tmp_path) -> None:
         data["best_vs"]["tests"]["goobs"])  # the same test as the runner-up's
     md = paths["markdown"].read_text()
     assert "## cluster-goobs (best HR@50) against each other sampler" in md
+    assert 'id="best-vs-table"' in paths["html"].read_text()
     assert "Yes:" in md
     assert paths["html"].read_text().startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [

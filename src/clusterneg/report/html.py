@@ -26,6 +26,7 @@ from clusterneg.report.markdown import data_facts
 from clusterneg.report.summary import (
     HEADLINE,
     Comparison,
+    best_vs_rows,
     compare_runs,
     fmt_pct,
     fmt_value,
@@ -110,6 +111,23 @@ def results_table(comp: Comparison, metrics: Sequence[str] = HEADLINE) -> str:
         f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
         f'<p class="note">{esc(note)}</p>'
     )
+
+
+def best_vs_section(comp: Comparison) -> str:
+    """The best sampler against each other one, each a paired interval over users (empty
+    without per-user arrays); the rows of ``results.md``
+    (:func:`~clusterneg.report.summary.best_vs_rows`)."""
+    title, rows = best_vs_rows(comp)
+    if not rows:
+        return ""
+    body = "".join(f'<tr><td class="name">{esc(r[0])}</td>'
+                   + "".join(f'<td class="num">{esc(c)}</td>' for c in r[1:4])
+                   + f"<td>{esc(r[4])}</td></tr>" for r in rows)
+    label = esc(metric_label(comp.best_vs["metric"]))
+    return (f'<section id="best-vs"><h2>{esc(title)}</h2><table id="best-vs-table"><thead>'
+            f"<tr><th>against</th><th>{label} of {esc(comp.best_vs['best'])}</th>"
+            f"<th>change</th><th>95% CI over users</th><th></th></tr></thead>"
+            f"<tbody>{body}</tbody></table></section>")
 
 
 def headroom_section(comp: Comparison, metric: str = "hr@50") -> str:
@@ -359,6 +377,7 @@ def render_report(
     body = "".join([
         header_section(results, comp, inputs.title),
         f'<section id="results"><h2>Results</h2>{results_table(comp)}</section>',
+        best_vs_section(comp),
         headroom_section(comp),
         curves_section(inputs, comp),
         lorenz_section(inputs, comp),

@@ -13,6 +13,7 @@ from typing import Any
 from clusterneg.report.summary import (
     HEADLINE,
     Comparison,
+    best_vs_rows,
     fmt_pct,
     fmt_value,
     headroom,
@@ -122,19 +123,14 @@ def render_markdown(
 
 def best_vs_lines(comp: Comparison) -> list[str]:
     """The best sampler against each other one (empty without per-user arrays)."""
-    res = comp.best_vs
-    if not res:
+    title, rows = best_vs_rows(comp)
+    if not rows:
         return []
-    metric, best = res["metric"], res["best"]
-    lines = [f"## {best} (best {metric_label(metric)}) against each other sampler", "",
-             f"| against | {metric_label(metric)} of {best} | change | 95% CI over users | |",
+    label = metric_label(comp.best_vs["metric"])
+    lines = [f"## {title}", "",
+             f"| against | {label} of {comp.best_vs['best']} | change | 95% CI over users | |",
              "|:---|---:|---:|---:|:---|"]
-    for other, t in sorted(res["tests"].items(), key=lambda kv: -kv[1]["base_mean"]):
-        word = "real" if t.get("real") else "within noise"
-        lines.append(_row([other, fmt_value(metric, comp.mean(best, metric)),
-                           fmt_pct(t["rel_diff"]),
-                           f"{fmt_pct(t['rel_ci_low'])} to {fmt_pct(t['rel_ci_high'])}", word]))
-    return [*lines, ""]
+    return [*lines, *(_row(r) for r in rows), ""]
 
 
 def headroom_lines(comp: Comparison, metric: str = "hr@50") -> list[str]:

@@ -353,6 +353,22 @@ def compare_runs(
     return comp
 
 
+def best_vs_rows(comp: Comparison) -> tuple[str, list[list[str]]]:
+    """The heading and table rows (against, the best's value, change, interval, word) of
+    :attr:`Comparison.best_vs`, most competitive rival first; ``("", [])`` without it. One
+    source for ``results.md`` and ``report.html``."""
+    res = comp.best_vs
+    if not res:
+        return "", []
+    metric, best = res["metric"], res["best"]
+    rows = []
+    for other, t in sorted(res["tests"].items(), key=lambda kv: -kv[1]["base_mean"]):
+        rows.append([other, fmt_value(metric, comp.mean(best, metric)), fmt_pct(t["rel_diff"]),
+                     f"{fmt_pct(t['rel_ci_low'])} to {fmt_pct(t['rel_ci_high'])}",
+                     "real" if t.get("real") else "within noise"])
+    return f"{best} (best {metric_label(metric)}) against each other sampler", rows
+
+
 def best_against_each(
     comp: Comparison, per_user: Mapping[str, Sequence[PerUser]], metric: str,
     n_boot: int = 1000, seed: int = 0,
