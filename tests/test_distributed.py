@@ -19,18 +19,23 @@ from clusterneg.train.state import step_dirs
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
+def _two_ranks(data: Path, out: Path, *args: str) -> list[dict[str, torch.Tensor]]:
+    """Train with two torchrun ranks (one thread each); both ranks' saved pools."""
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",
+           str(out), *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [load_file(str(out / f"pool-rank{r}.safetensors")) for r in (0, 1)]
+
+
 def test_two_ranks_hold_the_same_pool_and_weights_and_learn(tmp_path: Path) -> None:
     data = synthesize(SynthConfig(n_items=400, n_interactions=12_000, n_users=200,
                                   n_clusters=8, shard_rows=1_500, seed=1), tmp_path / "d")
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",
-           str(out), "--batch-size", "48", "--steps", "80", "--negatives", "8"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
+    pools = _two_ranks(data, out, "--batch-size", "48", "--steps", "80", "--negatives", "8")
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
-    pools = [load_file(str(out / f"pool-rank{r}.safetensors")) for r in (0, 1)]
     assert torch.equal(pools[0]["item_ids"], pools[1]["item_ids"])
     assert torch.equal(pools[0]["written"], pools[1]["written"])
     assert int(pools[0]["written"].max()) == 79  # written by the last step's global batch
@@ -48,15 +53,8 @@ def test_two_ranks_hold_the_same_cached_vectors(tmp_path: Path) -> None:
     stay identical across ranks."""
     data = synthesize(SynthConfig(n_items=300, n_interactions=6_000, n_users=150,
                                   n_clusters=6, shard_rows=1_000, seed=2), tmp_path / "d")
-    out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",
-           str(out), "--batch-size", "32", "--steps", "40", "--negatives", "8",
-           "-o", "cached_vectors=true", "-o", "refresh_every=20"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
-    pools = [load_file(str(out / f"pool-rank{r}.safetensors")) for r in (0, 1)]
+    pools = _two_ranks(data, tmp_path / "run", "--batch-size", "32", "--steps", "40",
+                       "--negatives", "8", "-o", "cached_vectors=true", "-o", "refresh_every=20")
     assert torch.equal(pools[0]["item_ids"], pools[1]["item_ids"])
     assert torch.equal(pools[0]["rows"], pools[1]["rows"])
     filled = pools[0]["item_ids"] >= 0
