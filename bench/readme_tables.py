@@ -15,11 +15,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs"]
+ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs",
+         "cluster-dns", "cluster-follow", "full"]
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
-COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-3seed-paper", "amazon-office",
-                "ml-100k"]
+COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-paper-4way-3seed",
+                "amazon-3cat-paper-cached-3seed", "amazon-office", "ml-100k"]
 
 
 def compare_table(path: Path) -> str:
@@ -33,11 +34,14 @@ def compare_table(path: Path) -> str:
              f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
              "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
              "| examples/s |", "|---|---|---|---|---|---|---|---|"]
+    cached = {r["sampler"] for r in res["runs"]
+              if r["config"]["train"].get("sampler_options", {}).get("cached_vectors")}
     for s in [x for x in ORDER if x in summ]:
         m = summ[s]
         rel = m["hr@50"]["mean"] / base - 1
+        label = f"{s} (cached vectors)" if s in cached else s
         lines.append(
-            f"| {s} | {m['hr@50']['mean']:.4f} ± {m['hr@50']['std']:.4f} | {rel:+.1%} | "
+            f"| {label} | {m['hr@50']['mean']:.4f} ± {m['hr@50']['std']:.4f} | {rel:+.1%} | "
             f"{m['hr@100']['mean']:.4f} | {m['ndcg@10']['mean']:.4f} | "
             f"{m['top100_share']['mean']:.3f} | {m['coverage@50']['mean']:.3f} | "
             f"{m['examples_per_s']['mean']:,.0f} |")
@@ -59,7 +63,10 @@ def main() -> None:
     parts = ["### Does cluster-goobs help? (`clusterneg compare`)", ""]
     for name in COMPARE_DIRS:
         parts += [compare_table(RESULTS / "compare" / name / "results.json"), ""]
-    parts += ["Commands, the verdict and the analysis of why: [bench/README.md]"
+    parts += ["examples/s is what each run recorded on the shared 2-core machine, whatever else "
+              "ran beside it (other runs of the comparison included); the speed measurement is "
+              "`bench/bench_speed.py` (samplers interleaved in one process).", "",
+              "Commands, the verdict and the analysis of why: [bench/README.md]"
               "(bench/README.md).", "", "### Is the baseline strong? (`bench/baselines.py`)", ""]
     for p in sorted(RESULTS.glob("baselines_*.json")):
         parts += [baseline_table(p), ""]
