@@ -19,7 +19,8 @@ ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-go
          "cluster-dns", "cluster-follow", "full"]
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
-COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-paper-4way-3seed",
+COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
+                "amazon-3cat-paper-4way-3seed",
                 "amazon-3cat-paper-cached-3seed", "amazon-office", "ml-100k"]
 
 
