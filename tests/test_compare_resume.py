@@ -80,6 +80,16 @@ def test_sigkill_then_resume_equals_an_uninterrupted_comparison(tmp_path: Path) 
     for sampler in ("in-batch", "mixed"):
         assert a["summary"][sampler]["hr@50"] == b["summary"][sampler]["hr@50"]
 
+    # --jobs 2: the same runs in two worker processes give the same results, and the
+    # workers' per-epoch lines reach the user's terminal
+    par = subprocess.run(_cmd(data, tmp_path / "par", "--jobs", "2"), env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert par.returncode == 0, par.stderr
+    c = json.loads((tmp_path / "par" / "results.json").read_text())
+    assert _strip(sorted(a["runs"], key=key)) == _strip(sorted(c["runs"], key=key))
+    for sampler in ("in-batch", "mixed"):
+        assert f"{sampler} seed 1 epoch 2/2: loss" in par.stderr
+
 
 def test_resume_refuses_different_settings(tmp_path: Path) -> None:
     data = write_synthetic(tmp_path / "data", n_users=30, n_items=40, per_user=8)

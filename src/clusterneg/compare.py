@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import random
@@ -161,12 +162,30 @@ def _execute(prep: Prepared, task: RunTask, cfg: CompareConfig,
 
 
 _WORKER_PREP: Prepared | None = None  # the Prepared a worker process received once
+#: loggers whose records a worker sends back to the main process (the per-epoch lines)
+RELAYED = ("clusterneg.train.trainer",)
 
 
-def _init_worker(prep: Prepared, threads: int) -> None:
+def _init_worker(prep: Prepared, threads: int, logs: Any = None,
+                 levels: dict[str, int] | None = None) -> None:
     global _WORKER_PREP
     _WORKER_PREP = prep
     torch.set_num_threads(threads)
+    for name, level in (levels or {}).items():
+        logger = logging.getLogger(name)
+        logger.handlers = [logging.handlers.QueueHandler(logs)]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+class _Relay(logging.Handler):
+    """Main process: hand a worker's log record to the same-named logger here, so a
+    worker's epoch lines print as the in-process run's would."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
 
 
 def _execute_in_worker(task: RunTask, cfg: CompareConfig) -> RunResult:
@@ -195,23 +214,29 @@ def run_tasks(
     With ``jobs`` > 1, ``jobs`` runs train at once, each in its own process (spawned, so no
     thread pool is inherited half-initialised; each gets ``prep`` once, and
     :func:`worker_threads` torch threads). A run's numbers do not depend on where it ran:
-    each run seeds everything from its own seed. On an error or Ctrl-C the runs not
-    started are cancelled; the run directories already written stay (``--resume``).
+    each run seeds everything from its own seed. The workers' per-epoch log lines are sent
+    back and printed here. On an error or Ctrl-C the runs not started are cancelled; the
+    run directories already written stay (``--resume``).
     """
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield task, _execute(prep, task, cfg, progress)
         return
     ctx = multiprocessing.get_context("spawn")
+    logs = ctx.Queue()
+    levels = {name: logging.getLogger(name).getEffectiveLevel() for name in RELAYED}
+    listener = logging.handlers.QueueListener(logs, _Relay())
+    listener.start()
     pool = ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=ctx,
                                initializer=_init_worker,
-                               initargs=(prep, worker_threads(cfg, jobs)))
+                               initargs=(prep, worker_threads(cfg, jobs), logs, levels))
     try:
         futures = {pool.submit(_execute_in_worker, task, cfg): task for task in tasks}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        listener.stop()
 
 
 def compare(
