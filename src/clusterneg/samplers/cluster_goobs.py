@@ -228,7 +228,7 @@ class ClusterGoobsSampler(GoobsSampler):
                                            self.generator)
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
-        self.before_draw(model)
+        self.ensure_vectors(model)
         if not self.n_cluster:
             return self.random_block(batch)
         items = batch.items.to(self.device)

@@ -112,7 +112,6 @@ class GoobsSampler(SamplerBase):
             raise ConfigError("store_rows and cached_vectors both use the pool's rows (item "
                               "features vs item vectors); choose one")
         self.pool = build_pool(ctx, slots, self.store_rows)
-        self._vectors_filled = False  # cached_vectors: pool rows hold the model's vectors
         self.item_cluster = (None if ctx.item_cluster is None
                              else ctx.item_cluster.to(self.device).long())
         self.random = PoolUniformProposal(self.pool, self.item_cluster, self.n_random)
@@ -146,29 +145,27 @@ class GoobsSampler(SamplerBase):
         no item-tower pass) with ``cached_vectors``, else as item-tower input ``rows``."""
         return {"embeddings": rows} if self.cached_vectors else {"rows": rows}
 
-    def fill_vectors(self, model: Any, dim: int | None = None) -> None:
-        """``cached_vectors``: allocate the pool's vector rows (``dim``, else asked of the
+    def fill_vectors(self, model: Any) -> None:
+        """``cached_vectors``: allocate the pool's vector rows (their size asked of the
         model) and recompute every filled slot's vector from ``model`` (no gradient)."""
         if model is None:
             return
         if self.pool.rows is None:
-            if dim is None:
-                with torch.no_grad():
-                    dim = int(model.item_vectors(torch.zeros(1, dtype=torch.long,
-                                                             device=self.device)).shape[-1])
-            self.pool.attach_rows((dim,))
+            with torch.no_grad():
+                probe = model.item_vectors(torch.zeros(1, dtype=torch.long, device=self.device))
+            self.pool.attach_rows((int(probe.shape[-1]),))
 
         def encode(ids: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 return model.item_vectors(ids)
 
         self.pool.rewrite_rows(encode)
-        self._vectors_filled = True
         self.count("pool/vector_refreshes", torch.ones((), device=self.device))
 
-    def before_draw(self, model: Any) -> None:
-        """``cached_vectors``: the first step fills the pooled vectors from the model."""
-        if self.cached_vectors and not self._vectors_filled:
+    def ensure_vectors(self, model: Any) -> None:
+        """``cached_vectors``: the first step fills the pooled vectors from the model (the
+        pool holds vector rows exactly once they have been filled)."""
+        if self.cached_vectors and self.pool.rows is None:
             self.fill_vectors(model)
 
     def after_write(self, model: Any, step: int) -> None:
@@ -192,15 +189,14 @@ class GoobsSampler(SamplerBase):
                                 in_pool=True, **self.block_inputs(draw.rows))]
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
-        self.before_draw(model)
+        self.ensure_vectors(model)
         return self.random_block(batch)
 
     def observe(self, batch: Batch, model: Any, item_vectors: torch.Tensor) -> None:
         """Update engine: write the batch's positives into their slots (with their vectors,
         under ``cached_vectors``)."""
         items = batch.items.to(self.device)
-        if self.cached_vectors and self.pool.rows is None:
-            self.fill_vectors(model, dim=int(item_vectors.shape[-1]))
+        self.ensure_vectors(model)
         self.pool.update(items, self._clusters_of(items), self.pool_rows(items, item_vectors),
                          step=batch.step)
         self.after_write(model, batch.step)
@@ -209,11 +205,10 @@ class GoobsSampler(SamplerBase):
         return {f"pool/{k}": v for k, v in self.pool.counters().items()}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pool": self.pool.state_dict(), "vectors_filled": self._vectors_filled}
+        return {"pool": self.pool.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         rows = state["pool"]["rows"]
         if self.cached_vectors and self.pool.rows is None and rows is not None:
             self.pool.attach_rows(tuple(rows.shape[1:]), rows.dtype)
         self.pool.load_state_dict(state["pool"])
-        self._vectors_filled = bool(state.get("vectors_filled", False))
