@@ -99,12 +99,7 @@ def tune_sampler(
     """Pick the trial with the best validation metric (seed 0). Returns (best, all scores).
 
     ``jobs`` > 1 trains that many trials at once (:func:`run_tasks`)."""
-    trials = tuning_trials(sampler, cfg.budget, cfg.model)
-    if len(trials) == 1:
-        return trials[0], []
-    tasks = [RunTask(sampler, t, 0) for t in trials]
-    done = dict(run_tasks(prep, tasks, cfg, jobs, progress))
-    return _pick(cfg, trials, [done[t] for t in tasks])
+    return _tune_all(prep, replace(cfg, samplers=[sampler]), progress, None, jobs)[sampler]
 
 
 def _pick(cfg: CompareConfig, trials: list[Trial], results: list[RunResult]
@@ -273,7 +268,7 @@ def compare(
             todo.append(RunTask(sampler, best, seed,
                                 store.run_dir(sampler, seed) if store is not None else None,
                                 provenance or {}))
-    for task, res in run_tasks(prep, todo, cfg, jobs, progress if jobs <= 1 else None):
+    for task, res in run_tasks(prep, todo, cfg, jobs, progress):
         row = _run_row(task.sampler, task.seed, res, chosen[task.sampler][1])
         if store is not None:
             store.add_row(task.sampler, task.seed, row)
@@ -302,22 +297,20 @@ def _tune_all(prep: Prepared, cfg: CompareConfig, progress: Any | None, store: A
     """Each sampler's tuning choice: the one a resumed comparison already made, else the
     best of its trials (every sampler's trials trained together, ``jobs`` at a time)."""
     chosen: dict[str, tuple[Trial, list[dict[str, Any]]]] = {}
-    trials: dict[str, list[Trial]] = {}
+    trials: dict[str, list[Trial]] = {}  # the samplers tuned now
     for sampler in cfg.samplers:
         saved = store.tuning(sampler) if store is not None else None
         if saved is not None:
             chosen[sampler] = (Trial(saved["temperature"], saved["options"]), saved["scores"])
-            continue
-        trials[sampler] = tuning_trials(sampler, cfg.budget, cfg.model)
-        if len(trials[sampler]) == 1:
-            chosen[sampler] = (trials.pop(sampler)[0], [])
-    tasks = [RunTask(s, t, 0) for s, ts in trials.items() for t in ts]
-    results = dict(run_tasks(prep, tasks, cfg, jobs, progress if jobs <= 1 else None))
+        else:
+            trials[sampler] = tuning_trials(sampler, cfg.budget, cfg.model)
+    tasks = [RunTask(s, t, 0) for s, ts in trials.items() if len(ts) > 1 for t in ts]
+    results = dict(run_tasks(prep, tasks, cfg, jobs, progress))
     for sampler, ts in trials.items():
-        chosen[sampler] = _pick(cfg, ts, [results[RunTask(sampler, t, 0)] for t in ts])
-    for sampler in cfg.samplers:
-        best, scores = chosen[sampler]
-        if store is not None and store.tuning(sampler) is None:
+        chosen[sampler] = (_pick(cfg, ts, [results[RunTask(sampler, t, 0)] for t in ts])
+                           if len(ts) > 1 else (ts[0], []))
+        if store is not None:
+            best, scores = chosen[sampler]
             store.save_tuning(sampler, {"temperature": best.temperature,
                                         "options": best.options, "scores": scores})
     return chosen

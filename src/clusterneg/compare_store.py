@@ -128,16 +128,9 @@ class RunStore:
                 return row
         return None
 
-    def save(self, sampler: str, seed: int, res: Any, row: dict[str, Any],
-             provenance: dict[str, Any]) -> None:
-        """Write the run directory, then append its row (a kill in between redoes the run)."""
-        from clusterneg.train.checkpoint import save_run
-
-        save_run(self.run_dir(sampler, seed), res, res.model, provenance, overwrite=True)
-        self.add_row(sampler, seed, row)
-
     def add_row(self, sampler: str, seed: int, row: dict[str, Any]) -> None:
-        """Record a run whose directory is written: it counts as finished from now on."""
+        """Record a run whose directory is written (``compare`` writes it first, so a kill in
+        between redoes the run): it counts as finished from now on."""
         rows = [r for r in self.rows() if (r["sampler"], r["seed"]) != (sampler, seed)]
         text = "".join(json.dumps(r, default=_plain, allow_nan=True) + "\n"
                        for r in [*rows, row])
