@@ -61,6 +61,18 @@ def test_two_ranks_hold_the_same_cached_vectors(tmp_path: Path) -> None:
     assert bool(filled.any()) and bool((pools[0]["rows"][filled].norm(dim=1) > 0).all())
 
 
+def test_a_bad_sampler_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """The entry point's -o options are checked before any process group or output."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "clusterneg.train.distributed",
+                           str(tmp_path / "data"), "--out", str(out), "-o", "nope=1"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "nope" in done.stderr
+    assert not out.exists()
+
+
 def _torchrun(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
             "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",

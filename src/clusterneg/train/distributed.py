@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from itertools import islice
 from pathlib import Path
@@ -39,6 +40,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from clusterneg.errors import ClusternegError
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
@@ -260,12 +262,16 @@ def main(argv: list[str] | None = None) -> None:
     from clusterneg.train.stream_run import StreamSource, open_stream
 
     args = _parser().parse_args(argv)
-    rank, world = init(args.device)
     opts = {} if args.sampler == "in-batch" else {"n_negatives": args.negatives}
-    opts.update(parse_options(args.option))
-    cfg = TrainConfig(sampler=args.sampler, sampler_options=opts, epochs=args.epochs,
-                      max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                      threads=args.threads, device=args.device)
+    try:  # the options, checked before the process group starts: one line and exit code 2
+        opts.update(parse_options(args.option))
+        cfg = TrainConfig(sampler=args.sampler, sampler_options=opts, epochs=args.epochs,
+                          max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                          threads=args.threads, device=args.device).validate()
+    except ClusternegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    rank, world = init(args.device)
     src = StreamSource(str(args.data.resolve()), None if args.clusters is None
                        else str(args.clusters.resolve()), buffer_rows=max(args.batch_size,
                        200_000))
