@@ -470,3 +470,34 @@ def test_cached_vectors_refuse_store_rows_and_bad_refresh() -> None:
         build_sampler("goobs", ctx, cached_vectors=True, store_rows=True, slots=8)
     with pytest.raises(ConfigError, match="refresh_every must be an integer >= 0"):
         build_sampler("cluster-goobs", ctx, cached_vectors=True, refresh_every=-1, slots=8)
+
+
+@pytest.mark.parametrize("name", CACHED)
+def test_negative_grad_false_keeps_the_draws_and_drops_the_item_gradient(name: str) -> None:
+    """negative_grad=false (the issue-11 ablation): same draws and logQ as the default, the
+    negatives' vectors are the current model's, and the loss's gradient reaches the item
+    table only through the positives (in-batch columns), never through a pool negative."""
+    ctx, data = make_ctx(), batches(2)
+    plain = build_sampler(name, ctx, **OPTIONS[name])
+    cut = build_sampler(name, ctx, negative_grad=False, **OPTIONS[name])
+    for batch in data:
+        model = make_model()
+        a, out_a = run_step(plain, model, batch, ctx)
+        b, out_b = run_step(cut, model, batch, ctx)
+        assert _same(a, b) and torch.allclose(out_a.loss, out_b.loss)
+        for block in b:
+            assert block.embeddings is not None and not block.embeddings.requires_grad
+            with torch.no_grad():
+                assert torch.allclose(block.embeddings, model.item_vectors(block.item_ids))
+        grads = []
+        for out in (out_a, out_b):
+            model.zero_grad(set_to_none=True)
+            out.loss.backward()
+            grads.append(model.item_emb.weight.grad.abs().sum(1))
+        negative_only = torch.ones(N_ITEMS, dtype=torch.bool)
+        negative_only[batch.items] = False
+        drawn = torch.zeros(N_ITEMS, dtype=torch.bool)
+        for block in a:
+            drawn[block.item_ids[block.valid]] = True
+        assert (grads[0][drawn & negative_only] > 0).any()
+        assert (grads[1][negative_only] == 0).all()

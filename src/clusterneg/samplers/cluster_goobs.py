@@ -136,8 +136,8 @@ class ClusterGoobsSampler(GoobsSampler):
             ``warmup_steps``; the mixture logQ follows the expected counts of the step
             (``n_cluster s`` same-cluster, ``n_random + n_cluster (1 - s)`` uniform draws).
             0 (default): the paper's fixed ratio from the first step.
-        slots, shared, preload, store_rows, cached_vectors, refresh_every, in_batch,
-            logq_mode, mask_user_items: as for
+        slots, shared, preload, store_rows, cached_vectors, refresh_every, negative_grad,
+            in_batch, logq_mode, mask_user_items: as for
             :class:`~clusterneg.samplers.goobs.GoobsSampler` (``shared`` applies to the
             random negatives, which then form their own block; cluster negatives are always
             per example).
@@ -155,8 +155,8 @@ class ClusterGoobsSampler(GoobsSampler):
         n_cluster: int | None = None, n_random: int | None = None, ratio: str | None = None,
         slots: int | None = None, shared: bool = False, preload: bool = True,
         store_rows: bool = False, cached_vectors: bool = False, refresh_every: int = 500,
-        merge: bool = True, in_batch: bool = True, logq_mode: str = "mixture",
-        mask_user_items: bool = False, warmup_steps: int = 0,
+        negative_grad: bool = True, merge: bool = True, in_batch: bool = True,
+        logq_mode: str = "mixture", mask_user_items: bool = False, warmup_steps: int = 0,
     ) -> None:
         if ctx.item_cluster is None or ctx.n_clusters <= 0:
             raise ConfigError("cluster-goobs needs item clusters (item_cluster, n_clusters) "
@@ -164,7 +164,8 @@ class ClusterGoobsSampler(GoobsSampler):
         nc, nr = split_negatives(n_negatives, n_cluster, n_random, ratio)
         super().__init__(ctx, n_negatives=nr, slots=slots, shared=shared, preload=preload,
                          store_rows=store_rows, cached_vectors=cached_vectors,
-                         refresh_every=refresh_every, in_batch=in_batch, logq_mode=logq_mode,
+                         refresh_every=refresh_every, negative_grad=negative_grad,
+                         in_batch=in_batch, logq_mode=logq_mode,
                          mask_user_items=mask_user_items)
         self.n_cluster, self.merge = nc, check_bool("merge", merge)
         self.cluster = PoolClusterProposal(self.pool, self.item_cluster, nc)
@@ -230,7 +231,7 @@ class ClusterGoobsSampler(GoobsSampler):
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
         self.ensure_vectors(model)
         if not self.n_cluster:
-            return self.random_block(batch)
+            return self.random_block(batch, model)
         items = batch.items.to(self.device)
         near = self.cluster_draw(batch, model)
         if self.warmup_steps:
@@ -241,15 +242,16 @@ class ClusterGoobsSampler(GoobsSampler):
         if not self.merge or self.shared or not self.n_random:
             return [self.make_block("cluster", near.item_ids, batch, self.cluster,
                                     valid=near.valid, in_pool=True,
-                                    **self.block_inputs(near.rows)),
-                    *self.random_block(batch)]
+                                    **self.block_inputs(near.item_ids, near.rows, model)),
+                    *self.random_block(batch, model)]
         far = self.pool.sample_uniform((items.shape[0], self.n_random), self.generator)
         parts = [BlockPart("cluster", self.cluster, self.n_cluster),
                  BlockPart("random", self.random, self.n_random)]
         rows = None if near.rows is None else torch.cat([near.rows, far.rows], dim=1)
-        return [self.make_block("cluster+random", torch.cat([near.item_ids, far.item_ids], 1),
-                                batch, parts, valid=torch.cat([near.valid, far.valid], 1),
-                                in_pool=True, **self.block_inputs(rows))]
+        ids = torch.cat([near.item_ids, far.item_ids], 1)
+        return [self.make_block("cluster+random", ids, batch, parts,
+                                valid=torch.cat([near.valid, far.valid], 1), in_pool=True,
+                                **self.block_inputs(ids, rows, model))]
 
     def _warm(self, near: PoolDraw, n: int, share: float) -> PoolDraw:
         """Replace each same-cluster draw by a uniform pool draw with probability 1 - share."""

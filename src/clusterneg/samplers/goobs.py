@@ -82,6 +82,12 @@ class GoobsSampler(SamplerBase):
             current model every this many steps (0: never; a pooled item is then refreshed
             only when it is a positive again). The cost is one no-grad item-tower pass over
             the pool's filled slots, bounded by C x S whatever the catalog.
+        negative_grad: False embeds the pool negatives with the current item tower but
+            without gradient: the negatives' logits still push the user vectors, while the
+            negative items' own vectors get no gradient from them. An ablation (issue 11)
+            that separates the two things ``cached_vectors`` changes at once, staleness
+            and the missing item gradient; cached vectors never carry a gradient, whatever
+            this option says.
         in_batch: also use the batch's other positives.
         logq_mode: ``"mixture"``, ``"block"`` or ``"none"``.
         mask_user_items: also mask items the example's user interacted with in training.
@@ -98,8 +104,8 @@ class GoobsSampler(SamplerBase):
     def __init__(
         self, ctx: SamplerContext, *, n_negatives: int = 16, slots: int | None = None,
         shared: bool = False, preload: bool = True, store_rows: bool = False,
-        cached_vectors: bool = False, refresh_every: int = 500, in_batch: bool = True,
-        logq_mode: str = "mixture", mask_user_items: bool = False,
+        cached_vectors: bool = False, refresh_every: int = 500, negative_grad: bool = True,
+        in_batch: bool = True, logq_mode: str = "mixture", mask_user_items: bool = False,
     ) -> None:
         super().__init__(ctx, in_batch=in_batch, logq_mode=logq_mode,
                          mask_user_items=mask_user_items)
@@ -108,6 +114,7 @@ class GoobsSampler(SamplerBase):
         self.store_rows = check_bool("store_rows", store_rows)
         self.cached_vectors = check_bool("cached_vectors", cached_vectors)
         self.refresh_every = check_int("refresh_every", refresh_every, minimum=0)
+        self.negative_grad = check_bool("negative_grad", negative_grad)
         if self.cached_vectors and self.store_rows:
             raise ConfigError("store_rows and cached_vectors both use the pool's rows (item "
                               "features vs item vectors); choose one")
@@ -121,7 +128,8 @@ class GoobsSampler(SamplerBase):
             self._preload()
         self.options.update(n_negatives=self.n_random, slots=self.pool.slots, shared=shared,
                             preload=preload, store_rows=store_rows,
-                            cached_vectors=cached_vectors, refresh_every=refresh_every)
+                            cached_vectors=cached_vectors, refresh_every=refresh_every,
+                            negative_grad=negative_grad)
 
     def _clusters_of(self, items: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(items) if self.item_cluster is None else self.item_cluster[items]
@@ -140,10 +148,19 @@ class GoobsSampler(SamplerBase):
             return item_vectors.detach().to(self.device)
         return self._rows_of(items)
 
-    def block_inputs(self, rows: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
-        """How drawn pool rows reach the loss: as the candidates' vectors (``embeddings``,
-        no item-tower pass) with ``cached_vectors``, else as item-tower input ``rows``."""
-        return {"embeddings": rows} if self.cached_vectors else {"rows": rows}
+    def block_inputs(self, ids: torch.Tensor, rows: torch.Tensor | None, model: Any
+                     ) -> dict[str, torch.Tensor | None]:
+        """How drawn pool negatives reach the loss: as the candidates' vectors
+        (``embeddings``, no item-tower pass in the step) with ``cached_vectors``, or
+        computed now without gradient when ``negative_grad`` is False; else as item-tower
+        input ``rows`` (None: the trainer's tower call looks the ids up)."""
+        if self.cached_vectors:
+            return {"embeddings": rows}
+        if not self.negative_grad and model is not None:
+            with torch.no_grad():
+                vecs = model.item_vectors(ids, rows)
+            return {"embeddings": vecs}
+        return {"rows": rows}
 
     def fill_vectors(self, model: Any) -> None:
         """``cached_vectors``: allocate the pool's vector rows (their size asked of the
@@ -179,18 +196,19 @@ class GoobsSampler(SamplerBase):
         self.pool.preload(items, self._clusters_of(items), self._rows_of(items),
                           generator=self.generator, complete=True)
 
-    def random_block(self, batch: Batch) -> list[NegativeBlock]:
+    def random_block(self, batch: Batch, model: Any = None) -> list[NegativeBlock]:
         """The uniform pool block: [B, K] per example, or [K] when ``shared``."""
         if self.n_random == 0:
             return []
         shape = (self.n_random,) if self.shared else (batch.items.shape[0], self.n_random)
         draw = self.pool.sample_uniform(shape, self.generator)
         return [self.make_block("random", draw.item_ids, batch, self.random, valid=draw.valid,
-                                in_pool=True, **self.block_inputs(draw.rows))]
+                                in_pool=True, **self.block_inputs(draw.item_ids, draw.rows,
+                                                                  model))]
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
         self.ensure_vectors(model)
-        return self.random_block(batch)
+        return self.random_block(batch, model)
 
     def observe(self, batch: Batch, model: Any, item_vectors: torch.Tensor) -> None:
         """Update engine: write the batch's positives into their slots (with their vectors,
