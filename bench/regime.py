@@ -18,6 +18,11 @@ clusters of the text embedding: an upper bound on what a better clustering could
         --protocol paper --epochs 15 --threads 1
     PYTHONPATH=src .venv/bin/python bench/regime.py --plot
 
+``--label`` names a series of its own (file ``regime_<label>.json``, its own colour), e.g. the
+settings of a ``compare`` study (``--no-user-id``, ``-o goobs:cached_vectors=true``). Several
+processes may fill one series at once (one per batch size, say): each row is added under a
+file lock to the series as it is on disk.
+
 Temperature is the default (0.2) for every sampler: no tuning in this study (the budget of
 ``compare --budget`` is for the headline comparison).
 """
@@ -25,6 +30,7 @@ Temperature is the default (0.2) for every sampler: no tuning in this study (the
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import sys
 import time
@@ -34,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clusterneg.commands._common import parse_options
 from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
 from clusterneg.presets import apply_protocol
@@ -66,19 +73,27 @@ def main() -> None:
     ap.add_argument("--encoder", default="minilm",
                     help="item text encoder for the clusters; none: no k-means clusters (only "
                          "NAME@latent cluster samplers, on a synth folder)")
+    ap.add_argument("--label", default=None,
+                    help="series name and file regime_<label>.json (default: the dataset's)")
+    ap.add_argument("--no-user-id", action="store_true", help="user tower without a user id")
+    ap.add_argument("-o", "--option", action="append", default=[],
+                    help="SAMPLER:KEY=VALUE fixed sampler option (as compare -o)")
     ap.add_argument("--plot", action="store_true", help="only draw the figure and table")
     args = ap.parse_args()
     if args.plot:
         plot_all()
         return
     torch.set_num_threads(args.threads)
-    name = short_name(args.dataset)
+    name = args.label or short_name(args.dataset)
     out = RESULTS / f"regime_{name}.json"
     doc = json.loads(out.read_text()) if out.exists() else {"rows": []}
     nc = args.n_clusters if args.n_clusters == "auto" else int(args.n_clusters)
     exp, opts = apply_protocol(args.protocol, ExperimentConfig(
         dataset=args.dataset, encoder=args.encoder, n_clusters=nc,
         valid_users=args.valid_users), {})
+    for pair in args.option:
+        sampler, _, rest = pair.partition(":")
+        opts.setdefault(sampler, {}).update(parse_options([rest]))
     prep = prepare(exp)
     command = "PYTHONPATH=src nice .venv/bin/python bench/regime.py " + " ".join(sys.argv[1:])
     commands = doc.get("commands", [doc["command"]] if "command" in doc else [])
@@ -87,17 +102,22 @@ def main() -> None:
                cluster_rule=(getattr(prep.cluster_info, "meta", {}) or {}).get(
                    "auto", {}).get("reason", f"given: {nc}") if args.encoder != "none" else
                f"none (--encoder none): only the {LATENT} samplers have (the true) clusters",
-               command=command, commands=commands + [command] * (command not in commands))
+               command=command, commands=commands + [command] * (command not in commands),
+               user_id=not args.no_user_id)
     samplers = args.samplers.split(",")
     for b in (int(x) for x in args.batch_sizes.split(",")):
         for s in samplers:
             if any(r["batch_size"] == b and r["sampler"] == s for r in doc["rows"]):
                 continue
             run_prep = with_latent_clusters(prep) if s.endswith(LATENT) else prep
-            row = train_one(run_prep, s, b, opts.get(s.removesuffix(LATENT), {}), args)
-            doc["rows"].append(row)
-            add_intervals(doc, name)
-            write_text_atomic(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+            row = train_one(run_prep, s, b, opts.get(s.removesuffix(LATENT), {}), args, name)
+            with open(out.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another process may have added rows
+                disk = json.loads(out.read_text()) if out.exists() else {"rows": []}
+                doc["rows"] = [r for r in disk["rows"] if (r["batch_size"], r["sampler"])
+                               != (b, s)] + [row]
+                add_intervals(doc, name)
+                write_text_atomic(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             print(f"{name} B={b} {s}: hr@50 {hr50(row)} {row.get('error', '')}"
                   f"({row['train_seconds']:.0f} s, best epoch {row['best_epoch']})", flush=True)
 
@@ -119,22 +139,22 @@ def with_latent_clusters(prep: Any) -> Any:
     return dataclasses.replace(prep, item_cluster=cluster, n_clusters=int(cluster.max()) + 1)
 
 
-def train_one(prep: Any, sampler: str, batch: int, opts: dict, args: argparse.Namespace
-              ) -> dict[str, Any]:
-    """One run of ``sampler`` (``NAME`` or ``NAME@latent``) at batch size ``batch``."""
+def train_one(prep: Any, sampler: str, batch: int, opts: dict, args: argparse.Namespace,
+              name: str) -> dict[str, Any]:
+    """One run of ``sampler`` (``NAME`` or ``NAME@latent``) at batch size ``batch``; its
+    per-user values go to ``runs/regime/<name>_<batch>_<sampler>.npz``."""
     train_cfg = TrainConfig(sampler=sampler.removesuffix(LATENT), sampler_options=opts,
                             epochs=args.epochs, batch_size=batch, patience=args.patience,
                             threads=args.threads)
     t0 = time.perf_counter()
     try:
-        res = run(prep, ModelConfig(), train_cfg)
+        res = run(prep, ModelConfig(user_id=not args.no_user_id), train_cfg)
     except Exception as exc:  # e.g. the full softmax refusing a catalog that does not fit
         return {"batch_size": batch, "sampler": sampler, "error": str(exc),
                 "ratio": prep.dataset.n_items / batch, "metrics": {},
                 "train_seconds": time.perf_counter() - t0, "best_epoch": -1}
     PER_USER.mkdir(parents=True, exist_ok=True)
-    np.savez(PER_USER / f"{short_name(prep.config.dataset)}_{batch}_{sampler}.npz",
-             **res.per_user)
+    np.savez(PER_USER / f"{name}_{batch}_{sampler}.npz", **res.per_user)
     return {"batch_size": batch, "sampler": sampler, "ratio": prep.dataset.n_items / batch,
             "options": res.config["sampler"]["options"],
             "metrics": {k: res.metrics[k] for k in (*METRICS, "hr@100")},
