@@ -1,0 +1,124 @@
+"""Paired intervals between runs of different ``compare`` output directories.
+
+``compare`` pairs its samplers over users inside one directory; it cannot hold the same
+sampler twice with different options. This script pairs any two of them across
+directories: each labelled run set (``LABEL=DIR:SAMPLER``, every seed found) is reloaded
+from its saved model and evaluated once on the test split of the data it was trained on
+(the same users for every run, so the pairing is exact); per-user values are averaged over
+seeds and every requested pair gets the paired bootstrap 95% interval over users
+(``clusterneg.report.summary.paired_compare``, as in the compare report).
+
+Every run must come from the same experiment (dataset, split, clusters): the script
+checks that their saved experiment configs are equal.
+
+    PYTHONPATH=src nice .venv/bin/python bench/paired_runs.py --tag a3_negative_grad \\
+        --run in-batch=runs/a3-paper-nograd:in-batch \\
+        --run fresh=runs/a3-paper-goobs-fresh:goobs \\
+        --run no-grad=runs/a3-paper-nograd:goobs \\
+        --run cached=runs/a3-paper-goobs-cached:goobs \\
+        --pairs in-batch:fresh,in-batch:no-grad,in-batch:cached,fresh:no-grad,no-grad:cached
+
+Writes ``bench/results/<tag>.json`` and ``bench/results/<tag>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clusterneg.experiment import evaluate_model
+from clusterneg.report.html import write_text_atomic
+from clusterneg.report.summary import paired_compare
+from clusterneg.runs import load_run
+
+RESULTS = Path(__file__).parent / "results"
+METRICS = ("hr@50", "recall@50", "ndcg@10")
+
+
+def seed_dirs(root: Path, sampler: str) -> list[Path]:
+    """The finished seeds of ``sampler`` under a compare directory, by seed."""
+    found = sorted((root / "runs").glob(f"{sampler}-seed*"),
+                   key=lambda p: int(p.name.rsplit("seed", 1)[1]))
+    if not found:
+        raise SystemExit(f"{root}/runs: no run of {sampler!r}")
+    return found
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", action="append", required=True, metavar="LABEL=DIR:SAMPLER")
+    ap.add_argument("--pairs", required=True, metavar="A:B,...",
+                    help="label pairs; the change is B relative to A")
+    ap.add_argument("--tag", required=True)
+    args = ap.parse_args()
+    prep, experiment = None, None
+    per_user: dict[str, list[Any]] = {}
+    summary: dict[str, dict[str, Any]] = {}
+    for spec in args.run:
+        label, _, where = spec.partition("=")
+        root, _, sampler = where.rpartition(":")
+        per_user[label], rows = [], []
+        for run in seed_dirs(Path(root), sampler):
+            model, prep, config = load_run(run, prep)
+            if experiment is None:
+                experiment = config["experiment"]
+            elif config["experiment"] != experiment:
+                raise SystemExit(f"{run}: trained on another experiment than the first run")
+            ev = evaluate_model(model, prep, "test")
+            per_user[label].append(ev.per_user)
+            rows.append({"run": str(run), "options": config["sampler"]["options"],
+                         "metrics": {m: ev.summary[m] for m in METRICS},
+                         "top100_share": ev.exposure.get("top100_share")})
+            print(f"{label} {run.name}: hr@50 {ev.summary['hr@50']:.4f}", flush=True)
+        summary[label] = {"source": where, "seeds": rows,
+                          "mean": {m: float(np.mean([r["metrics"][m] for r in rows]))
+                                   for m in METRICS},
+                          "top100_share": float(np.mean([r["top100_share"] for r in rows]))}
+    pairs = []
+    for pair in args.pairs.split(","):
+        a, b = pair.split(":")
+        change = {}
+        for m in METRICS:
+            t = paired_compare(per_user[a], per_user[b], m, n_boot=1000, seed=0)
+            change[m] = {"rel": t["mean_diff"] / t["base_mean"], "rel_ci_low": t["rel_ci_low"],
+                         "rel_ci_high": t["rel_ci_high"], "real": bool(t["real"])}
+        pairs.append({"a": a, "b": b, "change": change})
+    command = "PYTHONPATH=src nice .venv/bin/python bench/paired_runs.py " + " ".join(sys.argv[1:])
+    doc = {"command": command, "experiment": experiment, "runs": summary, "pairs": pairs}
+    write_text_atomic(RESULTS / f"{args.tag}.json", json.dumps(doc, indent=1) + "\n")
+    write_text_atomic(RESULTS / f"{args.tag}.md", "\n".join(table(doc)) + "\n")
+    print("\n".join(table(doc)))
+
+
+def cell(c: dict[str, Any]) -> str:
+    return (f"{c['rel']:+.1%} [{c['rel_ci_low']:+.1%}, {c['rel_ci_high']:+.1%}]"
+            + (" ✓" if c["real"] else ""))
+
+
+def table(doc: dict[str, Any]) -> list[str]:
+    n_seeds = {len(r["seeds"]) for r in doc["runs"].values()}
+    out = [f"# Paired comparison across compare directories ({doc['experiment']['dataset']})",
+           "", f"`{doc['command']}`", "",
+           f"Test split, every user; {'/'.join(map(str, sorted(n_seeds)))} seed(s) per run set, "
+           "per-user values averaged over seeds; brackets: paired bootstrap 95% interval over "
+           "users, relative to the first of the pair (✓: excludes 0).", "",
+           "| run set | source | HR@50 | Recall@50 | NDCG@10 | top-100 share |",
+           "|:---|:---|---:|---:|---:|---:|"]
+    for label, r in doc["runs"].items():
+        m = r["mean"]
+        out.append(f"| {label} | `{r['source']}` | {m['hr@50']:.4f} | {m['recall@50']:.4f} | "
+                   f"{m['ndcg@10']:.4f} | {r['top100_share']:.1%} |")
+    out += ["", "| B against A | HR@50 | Recall@50 | NDCG@10 |", "|:---|---:|---:|---:|"]
+    for p in doc["pairs"]:
+        out.append(f"| {p['b']} vs {p['a']} | " + " | ".join(cell(p["change"][m])
+                                                         for m in METRICS) + " |")
+    return out
+
+
+if __name__ == "__main__":
+    main()
