@@ -6,7 +6,9 @@ directories: each labelled run set (``LABEL=DIR:SAMPLER``, every seed found) is 
 from its saved model and evaluated once on the test split of the data it was trained on
 (the same users for every run, so the pairing is exact); per-user values are averaged over
 seeds and every requested pair gets the paired bootstrap 95% interval over users
-(``clusterneg.report.summary.paired_compare``, as in the compare report).
+(``clusterneg.report.summary.paired_compare``, as in the compare report). Recall@50 by the
+target's training popularity (the report's buckets) is listed per run set, to see which
+items a change helps.
 
 Every run must come from the same experiment (dataset, split, clusters): the script
 checks that their saved experiment configs are equal.
@@ -73,12 +75,17 @@ def main() -> None:
             per_user[label].append(ev.per_user)
             rows.append({"run": str(run), "options": config["sampler"]["options"],
                          "metrics": {m: ev.summary[m] for m in METRICS},
-                         "top100_share": ev.exposure.get("top100_share")})
+                         "top100_share": ev.exposure.get("top100_share"),
+                         "bucket_recall": [float(x) for x in ev.buckets.get("recall", [])],
+                         "bucket_max_pop": [int(x) for x in ev.buckets.get("max_pop", [])]})
             print(f"{label} {run.name}: hr@50 {ev.summary['hr@50']:.4f}", flush=True)
         summary[label] = {"source": where, "seeds": rows,
                           "mean": {m: float(np.mean([r["metrics"][m] for r in rows]))
                                    for m in METRICS},
-                          "top100_share": float(np.mean([r["top100_share"] for r in rows]))}
+                          "top100_share": float(np.mean([r["top100_share"] for r in rows])),
+                          "bucket_recall": np.mean([r["bucket_recall"] for r in rows],
+                                                   axis=0).tolist(),
+                          "bucket_max_pop": rows[0]["bucket_max_pop"]}
     pairs = []
     for pair in args.pairs.split(","):
         a, b = pair.split(":")
@@ -113,6 +120,16 @@ def table(doc: dict[str, Any]) -> list[str]:
         m = r["mean"]
         out.append(f"| {label} | `{r['source']}` | {m['hr@50']:.4f} | {m['recall@50']:.4f} | "
                    f"{m['ndcg@10']:.4f} | {r['top100_share']:.1%} |")
+    first = next(iter(doc["runs"].values()))
+    if first["bucket_recall"]:
+        edges = ", ".join(f"<= {p}" for p in first["bucket_max_pop"])
+        out += ["", f"Recall@50 of the test targets by the target's training popularity "
+                f"(equal-item-count buckets, training interactions {edges}):", "",
+                "| run set | " + " | ".join(f"bucket {i}" for i in
+                                            range(len(first["bucket_recall"]))) + " |",
+                "|:---|" + "---:|" * len(first["bucket_recall"])]
+        out += [f"| {label} | " + " | ".join(f"{x:.4f}" for x in r["bucket_recall"]) + " |"
+                for label, r in doc["runs"].items()]
     out += ["", "| B against A | HR@50 | Recall@50 | NDCG@10 |", "|:---|---:|---:|---:|"]
     for p in doc["pairs"]:
         out.append(f"| {p['b']} vs {p['a']} | " + " | ".join(cell(p["change"][m])
