@@ -111,7 +111,8 @@ def main() -> None:
                 continue
             run_prep = with_latent_clusters(prep) if s.endswith(LATENT) else prep
             row = train_one(run_prep, s, b, opts.get(s.removesuffix(LATENT), {}), args, name)
-            with open(out.with_suffix(".lock"), "w") as lock:
+            PER_USER.mkdir(parents=True, exist_ok=True)
+            with open(PER_USER / f"{name}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # another process may have added rows
                 disk = json.loads(out.read_text()) if out.exists() else {"rows": []}
                 doc["rows"] = [r for r in disk["rows"] if (r["batch_size"], r["sampler"])
