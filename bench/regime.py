@@ -117,6 +117,8 @@ def main() -> None:
                 disk = json.loads(out.read_text()) if out.exists() else {"rows": []}
                 doc["rows"] = [r for r in disk["rows"] if (r["batch_size"], r["sampler"])
                                != (b, s)] + [row]
+                doc["commands"] = list(dict.fromkeys([*disk.get("commands", []),
+                                                      *doc["commands"]]))
                 add_intervals(doc, name)
                 write_text_atomic(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             print(f"{name} B={b} {s}: hr@50 {hr50(row)} {row.get('error', '')}"
