@@ -42,13 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_speed import variants
 
-SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "in-batch": ("in-batch", {}),
-    "cluster-goobs": ("cluster-goobs", {"n_negatives": 16, "ratio": "1:15"}),
-    "cluster-goobs cached": ("cluster-goobs", {"n_negatives": 16, "ratio": "1:15",
-                                               "cached_vectors": True}),
-}
+#: the speed bench's own variants (ID-only towers, 16 negatives, 1:15), the three compared here
+SAMPLERS = {label: spec for label, spec in variants("id", 16).items()
+            if label in ("in-batch", "cluster-goobs", "cluster-goobs cached")}
 
 
 def synth(directory: Path, items: int, interactions: int) -> float:
@@ -63,21 +61,27 @@ def synth(directory: Path, items: int, interactions: int) -> float:
     return time.perf_counter() - t0
 
 
-def timed_steps(directory: Path, label: str, device: str, args: argparse.Namespace
-                ) -> dict[str, Any]:
-    """examples/s of ``args.steps`` training steps after ``args.warmup`` untimed ones."""
+def load_stream_data(directory: Path) -> tuple[Any, dict[str, Any]]:
+    """The synth folder's sizes and latent clusters as ``StreamData``, and its metadata."""
     import pyarrow.parquet as pq
 
+    from clusterneg.train.streaming import StreamData
+
+    meta = json.loads((directory / "synth.json").read_text())
+    cluster = pq.read_table(directory / "latent_items.parquet")["cluster"].to_numpy()
+    return StreamData(n_users=meta["n_users"], n_items=meta["n_items"], item_cluster=cluster,
+                      n_clusters=meta["n_clusters"]), meta
+
+
+def timed_steps(directory: Path, data: Any, meta: dict[str, Any], label: str, device: str,
+                args: argparse.Namespace) -> dict[str, Any]:
+    """examples/s of ``args.steps`` training steps after ``args.warmup`` untimed ones."""
     from clusterneg.data.stream import ParquetStream
     from clusterneg.model import ModelConfig
     from clusterneg.train.config import TrainConfig
     from clusterneg.train.frequency import StreamingFrequency
-    from clusterneg.train.streaming import StreamData, train_stream
+    from clusterneg.train.streaming import train_stream
 
-    meta = json.loads((directory / "synth.json").read_text())
-    cluster = pq.read_table(directory / "latent_items.parquet")["cluster"].to_numpy()
-    data = StreamData(n_users=meta["n_users"], n_items=meta["n_items"], item_cluster=cluster,
-                      n_clusters=meta["n_clusters"])
     name, options = SAMPLERS[label]
     model_cfg = ModelConfig(dim=args.dim, history_len=0, content=False)
 
@@ -92,6 +96,9 @@ def timed_steps(directory: Path, label: str, device: str, args: argparse.Namespa
     # timed from the end of the last warm-up step (start-up, kernels, the pool preload and
     # the first shuffle-buffer fill are outside) to the end of the last step
     ticks = clock.ticks[args.warmup - 1 :] if args.warmup else [clock.start, *clock.ticks]
+    if len(ticks) < 2:
+        raise SystemExit(f"{directory}: {len(clock.ticks)} steps, not enough for --warmup "
+                         f"{args.warmup} plus timed steps")
     steps, seconds = len(ticks) - 1, ticks[-1] - ticks[0]
     return {"sampler": label, "device": device, "steps": steps, "seconds": round(seconds, 3),
             "examples_per_s": round(steps * args.batch / seconds, 1),
@@ -125,7 +132,8 @@ def _sync(device: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--data", type=Path, default=None, help="synth folder (default: OUT/../)")
+    ap.add_argument("--data", type=Path, default=None, help="synth folder (default: beside OUT, "
+                    "gpu_check_synth_ITEMS_INTERACTIONS)")
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--interactions", type=int, default=10_000_000)
     ap.add_argument("--devices", default="cuda,cpu")
@@ -155,6 +163,7 @@ def main() -> None:
     data = args.data or args.out.parent / f"gpu_check_synth_{args.items}_{args.interactions}"
     doc["synth_seconds"] = round(synth(data, args.items, args.interactions), 1)
     print(f"data: {data} ({doc['synth_seconds']} s)", flush=True)
+    stream_data, meta = load_stream_data(data)
     rows = []
     for device in args.devices.split(","):
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -162,8 +171,8 @@ def main() -> None:
             continue
         steps = args.cpu_steps if device == "cpu" else args.steps
         for label in SAMPLERS:
-            row = timed_steps(data, label, device, argparse.Namespace(**{**vars(args),
-                                                                         "steps": steps}))
+            row = timed_steps(data, stream_data, meta, label, device,
+                              argparse.Namespace(**{**vars(args), "steps": steps}))
             rows.append(row)
             print(row, flush=True)
     doc["runs"] = rows

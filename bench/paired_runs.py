@@ -2,10 +2,11 @@
 
 ``compare`` pairs its samplers over users inside one directory; it cannot hold the same
 sampler twice with different options. This script pairs any two of them across
-directories: each labelled run set (``LABEL=DIR:SAMPLER``, every seed found) is reloaded
-from its saved model and evaluated once on the test split of the data it was trained on
-(the same users for every run, so the pairing is exact); per-user values are averaged over
-seeds and every requested pair gets the paired bootstrap 95% interval over users
+directories: each labelled run set (``LABEL=DIR:SAMPLER``, every finished seed) is
+reloaded from its saved model (``RunStore.load``, as ``compare --resume`` does) and evaluated
+once on the test split of the data it was trained on (the same users for every run, so the
+pairing is exact); per-user values are averaged over seeds and every requested pair gets the
+paired bootstrap 95% interval over users
 (``clusterneg.report.summary.paired_compare``, as in the compare report). Recall@50 by the
 target's training popularity (the report's buckets) is listed per run set, to see which
 items a change helps.
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterneg.experiment import evaluate_model
+from clusterneg.compare_store import SETTINGS, RunStore
 from clusterneg.report.html import write_text_atomic
 from clusterneg.report.summary import paired_compare
 from clusterneg.runs import load_run
@@ -42,13 +43,11 @@ RESULTS = Path(__file__).parent / "results"
 METRICS = ("hr@50", "recall@50", "ndcg@10")
 
 
-def seed_dirs(root: Path, sampler: str) -> list[Path]:
-    """The finished seeds of ``sampler`` under a compare directory, by seed."""
-    found = sorted((root / "runs").glob(f"{sampler}-seed*"),
-                   key=lambda p: int(p.name.rsplit("seed", 1)[1]))
-    if not found:
-        raise SystemExit(f"{root}/runs: no run of {sampler!r}")
-    return found
+def open_compare(root: Path) -> RunStore:
+    """A finished or interrupted ``compare --out`` directory, opened to read (nothing is
+    written: the store only writes from ``start``)."""
+    settings = json.loads((root / SETTINGS).read_text(encoding="utf-8"))
+    return RunStore(root, settings, resume=True)
 
 
 def main() -> None:
@@ -64,21 +63,27 @@ def main() -> None:
     for spec in args.run:
         label, _, where = spec.partition("=")
         root, _, sampler = where.rpartition(":")
+        store = open_compare(Path(root))
+        seeds = sorted(r["seed"] for r in store.rows() if r["sampler"] == sampler)
+        if not seeds:
+            raise SystemExit(f"{root}: no finished run of {sampler!r}")
         per_user[label], rows = [], []
-        for run in seed_dirs(Path(root), sampler):
-            model, prep, config = load_run(run, prep)
+        for seed in seeds:
+            run = store.run_dir(sampler, seed)
+            if prep is None:  # the data of the first run, checked against its fingerprint
+                _, prep, _ = load_run(run)
+            res = store.load(sampler, seed, prep)
             if experiment is None:
-                experiment = config["experiment"]
-            elif config["experiment"] != experiment:
+                experiment = res.config["experiment"]
+            elif res.config["experiment"] != experiment:
                 raise SystemExit(f"{run}: trained on another experiment than the first run")
-            ev = evaluate_model(model, prep, "test")
-            per_user[label].append(ev.per_user)
-            rows.append({"run": str(run), "options": config["sampler"]["options"],
-                         "metrics": {m: ev.summary[m] for m in METRICS},
-                         "top100_share": ev.exposure.get("top100_share"),
-                         "bucket_recall": [float(x) for x in ev.buckets.get("recall", [])],
-                         "bucket_max_pop": [int(x) for x in ev.buckets.get("max_pop", [])]})
-            print(f"{label} {run.name}: hr@50 {ev.summary['hr@50']:.4f}", flush=True)
+            per_user[label].append(res.per_user)
+            rows.append({"run": str(run), "options": res.config["sampler"]["options"],
+                         "metrics": {m: res.metrics[m] for m in METRICS},
+                         "top100_share": res.exposure.get("top100_share"),
+                         "bucket_recall": [float(x) for x in res.buckets.get("recall", [])],
+                         "bucket_max_pop": [int(x) for x in res.buckets.get("max_pop", [])]})
+            print(f"{label} {run.name}: hr@50 {res.metrics['hr@50']:.4f}", flush=True)
         summary[label] = {"source": where, "seeds": rows,
                           "mean": {m: float(np.mean([r["metrics"][m] for r in rows]))
                                    for m in METRICS},
