@@ -199,3 +199,63 @@ def test_complete_preload_skips_the_fill_check_and_samples_the_same(c, s, n_item
     again = ClusterPool(c, s)
     again.load_state_dict(state)
     assert again.complete
+
+
+@given(st.integers(1, 4), st.integers(2, 8), st.integers(1, 60), st.integers(0, 10_000))
+@SETTINGS
+def test_a_complete_pool_keeps_its_rows_in_rank_order_and_draws_the_same(c, s, n_items,
+                                                                          seed) -> None:
+    """The compact layout (issue 12, cost): once a complete pool is indexed, its ids and rows
+    sit in rank order (``n_filled`` rows, not C x S) and writes go to their slot's rank;
+    every draw, row and saved state equals that of the same pool kept by slot."""
+    g = torch.Generator().manual_seed(seed)
+    cluster = torch.randint(0, c, (n_items,), generator=g)
+    items = torch.arange(n_items)
+
+    def rows_of(ids: torch.Tensor, step: int) -> torch.Tensor:
+        return torch.stack([ids * 10.0 + step, -ids.double().float()], 1)
+
+    sealed, plain = ClusterPool(c, s, row_shape=(2,)), ClusterPool(c, s, row_shape=(2,))
+    sealed.preload(items, cluster, rows_of(items, 0), generator=_gen(seed), complete=True)
+    plain.preload(items, cluster, rows_of(items, 0), generator=_gen(seed))
+    n = sealed.n_filled  # the first index build makes it compact
+    assert sealed.compact and not plain.compact
+    assert sealed.nbytes() - plain.nbytes() == (n - c * s) * 2 * 4  # rows: n, not C x S
+    ga, gb = _gen(seed + 1), _gen(seed + 1)
+    for step in range(1, 5):
+        batch = torch.randint(0, n_items, (5,), generator=g)
+        for pool in (sealed, plain):
+            pool.update(batch, cluster[batch], rows_of(batch, step), step=step)
+        assert torch.equal(sealed.slot_rows(), plain.slot_rows())
+        a = sealed.sample_in_cluster(cluster[batch], 3, ga)
+        b = plain.sample_in_cluster(cluster[batch], 3, gb)
+        u, v = sealed.sample_uniform((4, 2), ga), plain.sample_uniform((4, 2), gb)
+        for x, y in ((a, b), (u, v)):
+            assert torch.equal(x.slots, y.slots) and torch.equal(x.item_ids, y.item_ids)
+            assert torch.equal(x.valid, y.valid) and torch.equal(x.rows, y.rows)
+            held = x.rows[x.valid]  # a drawn row is its item's row of its last write
+            assert torch.equal(held[:, 1], -x.item_ids[x.valid].float())
+    state = sealed.state_dict()
+    assert torch.equal(state["rows"], plain.state_dict()["rows"])  # saved by slot
+    again = ClusterPool(c, s, row_shape=(2,))
+    again.load_state_dict(state)
+    assert again.n_filled == n and again.compact
+    assert torch.equal(again.slot_rows(), sealed.slot_rows())
+    x, y = again.sample_uniform((6,), _gen(3)), plain.sample_uniform((6,), _gen(3))
+    assert torch.equal(x.rows, y.rows) and torch.equal(x.item_ids, y.item_ids)
+
+
+def test_a_complete_pool_refuses_a_write_that_fills_an_empty_slot() -> None:
+    """Its ranks are fixed: an item outside the preload (or moved to another cluster) would
+    fill a slot that has none, so the write fails loudly instead of going unseen."""
+    pool = ClusterPool(2, 8, row_shape=(1,))
+    pool.preload(torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1]), torch.zeros(3, 1),
+                 complete=True)
+    assert pool.n_filled == 3 and pool.compact
+    pool.update(torch.tensor([2]), torch.tensor([1]), torch.ones(1, 1))  # its own slot: fine
+    before = pool.state_dict()
+    with pytest.raises(ConfigError, match="complete"):
+        pool.update(torch.tensor([5]), torch.tensor([1]), torch.ones(1, 1))
+    after = pool.state_dict()  # nothing was written
+    for key in ("item_ids", "written", "rows", "segment_filled", "counts"):
+        assert torch.equal(before[key], after[key]), key

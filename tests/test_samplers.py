@@ -423,7 +423,7 @@ def test_cached_vectors_score_pool_negatives_without_the_item_tower(name: str) -
     ctx, model, data = make_ctx(), make_model(), batches(5)
     opts = {**OPTIONS[name], "cached_vectors": True, "refresh_every": 3}
     sampler = build_sampler(name, ctx, **opts)
-    assert sampler.pool.rows is None  # the vectors exist once the model does
+    assert not sampler.pool.stores_rows  # the vectors exist once the model does
     for batch in data[:2]:
         blocks, out = run_step(sampler, model, batch, ctx)
         assert math.isfinite(out.loss.item())
@@ -441,7 +441,7 @@ def test_cached_vectors_score_pool_negatives_without_the_item_tower(name: str) -
     assert sampler.stats()["pool/vector_refreshes"] == 2.0  # the first fill, then this
     filled = sampler.pool.item_ids >= 0
     with torch.no_grad():
-        assert torch.allclose(sampler.pool.rows[filled],
+        assert torch.allclose(sampler.pool.slot_rows()[filled],
                               model.item_vectors(sampler.pool.item_ids[filled]), atol=1e-6)
     # a positive's slot holds the vector observe() was given for it
     batch = data[3]
@@ -450,14 +450,14 @@ def test_cached_vectors_score_pool_negatives_without_the_item_tower(name: str) -
     sampler.observe(batch, model, marked)
     slot = sampler.pool.slot_of(batch.items, sampler._clusters_of(batch.items))
     mine = sampler.pool.item_ids[slot] == batch.items
-    assert mine.any() and torch.equal(sampler.pool.rows[slot[mine]], marked[mine])
+    assert mine.any() and torch.equal(sampler.pool.slot_rows(slot[mine]), marked[mine])
     # ... and the state carries them
     buf = io.BytesIO()
     torch.save(sampler.state_dict(), buf)
     buf.seek(0)
     fresh = build_sampler(name, ctx, **opts)
     fresh.load_state_dict(torch.load(buf, weights_only=True))
-    assert torch.equal(fresh.pool.rows, sampler.pool.rows)
+    assert torch.equal(fresh.pool.slot_rows(), sampler.pool.slot_rows())
     a, _ = run_step(sampler, model, data[4], ctx)
     f, _ = run_step(fresh, model, data[4], ctx)
     assert _same(a, f)

@@ -132,9 +132,9 @@ class ClusterFollowSampler(ClusterGoobsSampler):
         pool = self.pool
         held = (pool.item_ids >= 0).nonzero().squeeze(1)
         ids = pool.item_ids[held]
-        rows = None if pool.rows is None else pool.rows[held]
+        rows = pool.slot_rows(held) if pool.stores_rows else None
         fresh = ClusterPool(pool.n_clusters, pool.slots, row_shape=pool.row_shape,
-                            row_dtype=pool.rows.dtype if pool.rows is not None else torch.float32,
+                            row_dtype=pool.row_dtype,
                             device=pool.device)
         fresh.clock = pool.clock  # re-segmented items count as written now
         fresh.preload(ids, self.item_cluster[ids], rows, generator=self.generator)

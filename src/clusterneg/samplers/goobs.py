@@ -167,7 +167,7 @@ class GoobsSampler(SamplerBase):
         model) and recompute every filled slot's vector from ``model`` (no gradient)."""
         if model is None:
             return
-        if self.pool.rows is None:
+        if not self.pool.stores_rows:
             with torch.no_grad():
                 probe = model.item_vectors(torch.zeros(1, dtype=torch.long, device=self.device))
             self.pool.attach_rows((int(probe.shape[-1]),))
@@ -182,7 +182,7 @@ class GoobsSampler(SamplerBase):
     def ensure_vectors(self, model: Any) -> None:
         """``cached_vectors``: the first step fills the pooled vectors from the model (the
         pool holds vector rows exactly once they have been filled)."""
-        if self.cached_vectors and self.pool.rows is None:
+        if self.cached_vectors and not self.pool.stores_rows:
             self.fill_vectors(model)
 
     def after_write(self, model: Any, step: int) -> None:
@@ -227,6 +227,6 @@ class GoobsSampler(SamplerBase):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         rows = state["pool"]["rows"]
-        if self.cached_vectors and self.pool.rows is None and rows is not None:
+        if self.cached_vectors and not self.pool.stores_rows and rows is not None:
             self.pool.attach_rows(tuple(rows.shape[1:]), rows.dtype)
         self.pool.load_state_dict(state["pool"])

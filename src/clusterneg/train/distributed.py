@@ -328,8 +328,8 @@ def _write_rank_outputs(args: argparse.Namespace, res: TrainResult, rank: int, w
     pool = getattr(res.sampler, "pool", None)
     if pool is not None:
         tensors = {"item_ids": pool.item_ids, "written": pool.written}
-        if pool.rows is not None:
-            tensors["rows"] = pool.rows
+        if pool.stores_rows:
+            tensors["rows"] = pool.slot_rows()
         save_file({k: v.cpu().contiguous() for k, v in tensors.items()},
                   str(args.out / f"pool-rank{rank}.safetensors"))
     weights = sum(float(p.detach().double().sum()) for p in res.model.parameters())
