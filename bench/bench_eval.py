@@ -10,6 +10,13 @@ Both sides score every one of the 42,381 items for the same users with the same 
 * the same on a fixed seeded sample of validation users (``--valid-users``), the option the
   per-epoch validation can use.
 
+Each is run two ways, interleaved: with a **fresh** score tensor per chunk (``U @ I.T``: a new
+[256, 42381] float32 result, 43 MB, whose pages the kernel zero-fills on first touch), and
+with **one buffer** refilled per chunk (``torch.mm(..., out=buffer)``, what
+``clusterneg.experiment.score_fn`` does since issue 12). evaluate_scores is called with
+``writable_scores=True`` as the trainer's validation calls it (the mask is written into the
+scores).
+
 Run::
 
     PYTHONPATH=src python bench/bench_eval.py --threads 1
@@ -28,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from clusterneg.eval.csr import UserItemCSR
 
+from clusterneg.data.user_items import UserItems
 from clusterneg.eval.evaluate import evaluate_scores
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -37,20 +44,33 @@ DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
 KMAX, CHUNK = 100, 256
 
 
-def bare(users: np.ndarray, ue: torch.Tensor, ie: torch.Tensor) -> float:
+def scorer(ue: torch.Tensor, ie: torch.Tensor, buffered: bool):
+    """users -> scores of every item: a fresh tensor per call, or one refilled buffer."""
+    buf: list[torch.Tensor] = []
+
+    def fn(u: torch.Tensor) -> torch.Tensor:
+        if not buffered:
+            return ue[u] @ ie.T
+        if not buf or buf[0].shape[0] < len(u):
+            buf[:] = [torch.empty(len(u), ie.shape[0])]
+        return torch.mm(ue[u], ie.T, out=buf[0][: len(u)])
+
+    return fn
+
+
+def bare(users: np.ndarray, score) -> float:
     t0 = time.perf_counter()
     with torch.no_grad():
         for s in range(0, len(users), CHUNK):
-            u = torch.from_numpy(users[s : s + CHUNK])
-            torch.topk(ue[u] @ ie.T, KMAX, dim=1)
+            torch.topk(score(torch.from_numpy(users[s : s + CHUNK])), KMAX, dim=1)
     return time.perf_counter() - t0
 
 
-def full(users: np.ndarray, ue: torch.Tensor, ie: torch.Tensor, valid: UserItemCSR,
-         train: UserItemCSR, pop: np.ndarray) -> tuple[float, dict]:
+def full(users: np.ndarray, score, valid: UserItems, train: UserItems, n_items: int,
+         pop: np.ndarray) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    r = evaluate_scores(lambda u: ue[u] @ ie.T, users, valid, train, ie.shape[0],
-                        item_popularity=pop)
+    r = evaluate_scores(score, users, valid, train, n_items, item_popularity=pop,
+                        writable_scores=True)
     return time.perf_counter() - t0, r.summary
 
 
@@ -66,20 +86,26 @@ def main() -> None:
 
     ds = load_dataset(str(DATA))
     split = make_split(ds, method="leave-last-out", seed=0)
-    train = UserItemCSR.from_pairs(split.train.user, split.train.item, ds.n_users)
-    valid = UserItemCSR.from_pairs(split.valid.user, split.valid.item, ds.n_users)
+    train = UserItems.from_pairs(split.train.user, split.train.item, ds.n_users)
+    valid = UserItems.from_pairs(split.valid.user, split.valid.item, ds.n_users)
     pop = np.bincount(split.train.item, minlength=ds.n_items)
     users = np.flatnonzero(valid.row_lengths() > 0)
     sample = np.sort(np.random.default_rng(0).choice(users, args.valid_users, replace=False))
     g = torch.Generator().manual_seed(0)
     ue = torch.nn.functional.normalize(torch.randn(ds.n_users, 64, generator=g), dim=-1)
     ie = torch.nn.functional.normalize(torch.randn(ds.n_items, 64, generator=g), dim=-1)
-    rows = {"bare_all": [], "evaluate_all": [], "bare_sample": [], "evaluate_sample": []}
-    for _ in range(args.repeats):  # interleaved, so load changes hit both sides alike
-        rows["bare_all"].append(bare(users, ue, ie))
-        rows["evaluate_all"].append(full(users, ue, ie, valid, train, pop)[0])
-        rows["bare_sample"].append(bare(sample, ue, ie))
-        rows["evaluate_sample"].append(full(sample, ue, ie, valid, train, pop)[0])
+    kinds = ("bare", "evaluate")
+    rows: dict[str, list[float]] = {f"{k}_{how}_{who}": [] for who in ("all", "sample")
+                                    for k in kinds for how in ("fresh", "buffer")}
+    summaries: dict[str, dict] = {}
+    for _ in range(args.repeats):  # interleaved, so load changes hit every variant alike
+        for who, us in (("all", users), ("sample", sample)):
+            for how in ("fresh", "buffer"):
+                score = scorer(ue, ie, how == "buffer")
+                rows[f"bare_{how}_{who}"].append(bare(us, score))
+                sec, summaries[f"{how}_{who}"] = full(us, score, valid, train, ds.n_items, pop)
+                rows[f"evaluate_{how}_{who}"].append(sec)
+    same = all(summaries[f"fresh_{w}"] == summaries[f"buffer_{w}"] for w in ("all", "sample"))
     med = {k: statistics.median(v) for k, v in rows.items()}
     res = {
         "command": f"PYTHONPATH=src python bench/bench_eval.py --threads {args.threads} "
@@ -87,23 +113,34 @@ def main() -> None:
         "dataset": str(DATA), "n_users_evaluated": int(len(users)), "n_items": ds.n_items,
         "sample_users": args.valid_users, "dim": 64, "kmax": KMAX, "user_chunk": CHUNK,
         "threads": args.threads, "load_avg": os.getloadavg(), "seconds": rows,
-        "median_s": med,
-        "evaluate_over_bare_all": med["evaluate_all"] / med["bare_all"],
-        "evaluate_over_bare_sample": med["evaluate_sample"] / med["bare_sample"],
+        "median_s": med, "same_metrics_fresh_and_buffer": same,
+        "evaluate_over_bare_all": med["evaluate_buffer_all"] / med["bare_buffer_all"],
+        "evaluate_over_bare_sample": med["evaluate_buffer_sample"] / med["bare_buffer_sample"],
+        "buffer_over_fresh_evaluate_all": med["evaluate_buffer_all"] / med["evaluate_fresh_all"],
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "eval_a3.json").write_text(json.dumps(res, indent=2) + "\n")
+    def line(who: str, label: str) -> str:
+        m = {k: med[f"{k}_{who}"] for k in ("bare_fresh", "bare_buffer", "evaluate_fresh",
+                                              "evaluate_buffer")}
+        return (f"| {label} | {m['bare_fresh']:.2f} | {m['bare_buffer']:.2f} | "
+                f"{m['evaluate_fresh']:.2f} | {m['evaluate_buffer']:.2f} | "
+                f"{m['evaluate_buffer'] / m['bare_buffer']:.2f} | "
+                f"{m['evaluate_buffer'] / m['evaluate_fresh']:.2f} |")
+
     md = "\n".join([
         "# Full-corpus evaluation vs bare matmul + top-k (amazon-3cat)", "",
         f"`{res['command']}`", "",
         f"{ds.n_items:,} items, 64-d, top-{KMAX}, users in chunks of {CHUNK}, "
         f"{args.threads} thread, median of {args.repeats} interleaved repeats; load average "
-        f"{res['load_avg'][0]:.2f}.", "",
-        "| users | bare matmul + top-k (s) | evaluate_scores (s) | ratio |", "|---|---|---|---|",
-        f"| all {len(users):,} validation users | {med['bare_all']:.2f} | "
-        f"{med['evaluate_all']:.2f} | {res['evaluate_over_bare_all']:.2f} |",
-        f"| seeded sample of {args.valid_users:,} | {med['bare_sample']:.2f} | "
-        f"{med['evaluate_sample']:.2f} | {res['evaluate_over_bare_sample']:.2f} |", ""])
+        f"{res['load_avg'][0]:.2f}. *fresh*: a new score tensor per chunk; *buffer*: one "
+        "buffer refilled per chunk (what validation does now). Same metrics both ways: "
+        f"{'yes' if same else 'NO'}.", "",
+        "| users | bare, fresh (s) | bare, buffer (s) | evaluate, fresh (s) | "
+        "evaluate, buffer (s) | evaluate / bare (buffer) | buffer / fresh (evaluate) |",
+        "|---|---|---|---|---|---|---|",
+        line("all", f"all {len(users):,} validation users"),
+        line("sample", f"seeded sample of {args.valid_users:,}"), ""])
     (OUT / "eval_a3.md").write_text(md)
     print(md)
 

@@ -69,6 +69,7 @@ TOWERS: dict[str, dict[str, Any]] = {
     "id": {"content": False, "n_negatives": 32},
 }
 N_CLUSTERS, BATCH = 300, 256
+SLOT_LAYOUT = "_slot_layout"  # a bench-only flag: keep the pool's rows by slot
 
 
 def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -88,6 +89,13 @@ def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, 
         "goobs cached": ("goobs", {"n_negatives": k, "cached_vectors": True}),
         "cluster-goobs cached": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
                                                    "cached_vectors": True}),
+        # the same, with the pool's rows kept by slot (C x S) instead of in rank order: the
+        # layout before the compact pool (issue 12), for a before/after in one run
+        "goobs cached by slot": ("goobs", {"n_negatives": k, "cached_vectors": True,
+                                           SLOT_LAYOUT: True}),
+        "cluster-goobs cached by slot": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
+                                                           "cached_vectors": True,
+                                                           SLOT_LAYOUT: True}),
     }
 
 
@@ -121,7 +129,10 @@ class Runner:
         if reuse_embedding_grads is not None:  # as train() does on the CPU
             reuse_embedding_grads(self.model)
         self.ctx = sampler_context(data, cfg)
+        slot_layout = bool(options.pop(SLOT_LAYOUT, False))
         self.sampler = build_sampler(name, self.ctx, **options)
+        if slot_layout:  # before the pool's first index build, which would make it compact
+            self.sampler.pool._make_compact = lambda: None
         self.opt = make_optimizer(self.model, cfg)
         self.step_no = 0
 

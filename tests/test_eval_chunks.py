@@ -75,3 +75,33 @@ def test_scores_are_copied_unless_the_score_function_gives_them_away() -> None:
                                    writable_scores=True)
     assert np.array_equal(top, top_w) and np.array_equal(vals, vals_w)
     assert 1 not in top[0] and 7 not in top[0] and 29 not in top[5]
+
+
+def test_the_model_scores_refill_one_buffer_and_rank_as_fresh_tensors_do() -> None:
+    """``experiment.score_fn`` writes every chunk into one reused buffer (issue 12: no
+    page-faulted [b, N] allocation per chunk). Ranked with ``writable_scores``, chunk by
+    chunk, the lists equal those of fresh matmul results; a shorter last chunk reuses the
+    buffer's head; the scores equal ``user @ items.T``."""
+    from clusterneg.experiment import score_fn
+    from clusterneg.model import ModelConfig, TwoTower
+
+    torch.manual_seed(0)
+    model = TwoTower(ModelConfig(dim=8, user_id=True, history_len=0, content=False),
+                     n_users=23, n_items=40)
+    fn = score_fn(model)
+    users = torch.arange(23)
+    first = fn(users[:10])
+    again = fn(users[10:13])
+    assert again.data_ptr() == first.data_ptr()  # the same buffer, refilled
+    items = model.all_item_vectors().detach()
+
+    @torch.no_grad()
+    def fresh(u: torch.Tensor) -> torch.Tensor:  # a new tensor per call, as before
+        return model.user_vectors(u) @ items.T
+
+    assert torch.equal(again, fresh(users[10:13]))
+    exclude = UserItems.from_pairs(np.array([0, 4, 22]), np.array([3, 9, 39]), 23, 40)
+    top, vals = rank_all_items(fn, users.numpy(), exclude, 40, 7, batch_size=5,
+                               writable_scores=True)
+    ref, ref_v = rank_all_items(fresh, users.numpy(), exclude, 40, 7, batch_size=5)
+    assert np.array_equal(top, ref) and np.array_equal(vals, ref_v)

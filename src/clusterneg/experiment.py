@@ -140,13 +140,24 @@ def prepare(cfg: ExperimentConfig, progress: Any | None = None) -> Prepared:
 
 def score_fn(model: TwoTower):
     """users [b] -> scores of every item [b, N] (cosine; the temperature does not change
-    the ranking)."""
+    the ranking).
+
+    The scores are written into one buffer, reused by every call (the next call overwrites
+    them): a fresh [256, N] result per chunk costs a page-faulted allocation, a third of the
+    matmul's time on the CPU (issue 12; ``bench/bench_eval.py``).
+    """
     model.eval()
     items = model.all_item_vectors()
+    buffer: list[torch.Tensor] = []
 
     @torch.no_grad()
     def fn(users: torch.Tensor) -> torch.Tensor:
-        return model.user_vectors(users.to(items.device)) @ items.T
+        user = model.user_vectors(users.to(items.device))
+        if user.dtype != items.dtype:
+            return user @ items.T
+        if not buffer or buffer[0].shape[0] < user.shape[0]:
+            buffer[:] = [items.new_empty((user.shape[0], items.shape[0]))]
+        return torch.mm(user, items.T, out=buffer[0][: user.shape[0]])
 
     return fn
 
@@ -160,7 +171,8 @@ def evaluate_ranking(
 
     Args:
         scores: ``users [b] -> scores of every item [b, N]``.
-        writable_scores: ``scores`` returns a new tensor per call that ranking may overwrite.
+        writable_scores: ``scores`` hands each result over for ranking to overwrite (a new
+            tensor per call, or a buffer it refills on the next call).
         users: the users to rank (None: for 'valid' the fixed sample of
             :func:`validation_users`, else every user with a target in ``part``).
     """
@@ -181,8 +193,8 @@ def evaluate_model(
     model: TwoTower, prep: Prepared, part: str = "test", ks: tuple[int, ...] = DEFAULT_KS,
     users: np.ndarray | None = None,
 ) -> Any:
-    """:func:`evaluate_ranking` with the two-tower model's scores (a new matmul result per
-    chunk, so ranking masks it in place)."""
+    """:func:`evaluate_ranking` with the two-tower model's scores (its matmul buffer is
+    refilled per chunk, so ranking masks it in place)."""
     return evaluate_ranking(score_fn(model), prep, part, ks, users, writable_scores=True)
 
 

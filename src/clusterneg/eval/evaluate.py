@@ -72,14 +72,22 @@ class EvalResult:
 
 
 def _mask_and_topk(
-    scores: torch.Tensor, rows: UserItems, kmax: int, writable: bool = False
+    scores: torch.Tensor, rows: UserItems, kmax: int, scratch: list[torch.Tensor] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Set each row's excluded items to -inf, then top-kmax; -inf slots become index -1.
-    The mask is written into a copy of ``scores`` unless ``writable`` says the tensor is
-    the caller's to give away."""
+    The mask is written into a copy of ``scores`` held in ``scratch`` (one buffer, reused
+    from chunk to chunk), or into ``scores`` itself when ``scratch`` is None (the caller
+    gives the tensor away)."""
     r = torch.from_numpy(rows.row_of_entry()).to(scores.device)
     c = torch.from_numpy(rows.indices).to(scores.device)
-    scores = scores.to(torch.float32, copy=not writable)
+    if scratch is None:
+        scores = scores.to(torch.float32)
+    else:
+        if not scratch or scratch[0].shape[0] < scores.shape[0] or (
+                scratch[0].shape[1:] != scores.shape[1:]
+                or scratch[0].device != scores.device):
+            scratch[:] = [torch.empty(scores.shape, dtype=torch.float32, device=scores.device)]
+        scores = scratch[0][: scores.shape[0]].copy_(scores)
     scores[r, c] = float("-inf")
     vals, idx = torch.topk(scores, kmax, dim=1)
     idx = torch.where(torch.isneginf(vals), torch.full_like(idx, -1), idx)
@@ -122,8 +130,9 @@ def rank_all_items(
         kmax: list length (at most ``n_items``).
         batch_size: users scored per call (at most).
         max_scores: bound on ``users per call x n_items``.
-        writable_scores: ``score_fn`` returns a new tensor per call, which ranking may
-            overwrite (saves a copy of every score chunk; issue 12).
+        writable_scores: ``score_fn`` hands each result over for ranking to overwrite (a
+            new tensor per call, or a buffer it refills on the next call); this saves a
+            copy of every score chunk (issue 12).
 
     Returns:
         ``(topk int64 [U, kmax], scores float32 [U, kmax])``; ``-1`` / ``-inf`` where a user
@@ -132,11 +141,12 @@ def rank_all_items(
     batch_size = max(1, min(batch_size, max_scores // max(n_items, 1)))
     topk = np.empty((len(eval_users), kmax), dtype=np.int64)
     vals = np.empty((len(eval_users), kmax), dtype=np.float32)
+    scratch: list[torch.Tensor] | None = None if writable_scores else []
     for s in range(0, len(eval_users), batch_size):
         users = eval_users[s : s + batch_size]
         scores = score_fn(torch.from_numpy(users))
         _check_shape(scores, len(users), n_items)
-        v, i = _mask_and_topk(scores, exclude.take_rows(users), kmax, writable_scores)
+        v, i = _mask_and_topk(scores, exclude.take_rows(users), kmax, scratch)
         _check_finite(v, int(users[0]))
         topk[s : s + len(users)] = i.numpy()
         vals[s : s + len(users)] = v.numpy()
