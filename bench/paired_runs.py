@@ -56,7 +56,11 @@ def main() -> None:
     ap.add_argument("--pairs", required=True, metavar="A:B,...",
                     help="label pairs; the change is B relative to A")
     ap.add_argument("--tag", required=True)
+    ap.add_argument("--seeds", default=None, metavar="0,1,...",
+                    help="only these seeds of every run set (default: every finished seed), "
+                         "e.g. to pair a one-seed run with the same seed of the others")
     args = ap.parse_args()
+    only = None if args.seeds is None else {int(x) for x in args.seeds.split(",")}
     prep, experiment = None, None
     per_user: dict[str, list[Any]] = {}
     summary: dict[str, dict[str, Any]] = {}
@@ -64,9 +68,11 @@ def main() -> None:
         label, _, where = spec.partition("=")
         root, _, sampler = where.rpartition(":")
         store = open_compare(Path(root))
-        seeds = sorted(r["seed"] for r in store.rows() if r["sampler"] == sampler)
+        seeds = sorted(r["seed"] for r in store.rows() if r["sampler"] == sampler
+                       and (only is None or r["seed"] in only))
         if not seeds:
-            raise SystemExit(f"{root}: no finished run of {sampler!r}")
+            raise SystemExit(f"{root}: no finished run of {sampler!r}"
+                             + ("" if only is None else f" with seed in {sorted(only)}"))
         per_user[label], rows = [], []
         for seed in seeds:
             run = store.run_dir(sampler, seed)
@@ -84,7 +90,7 @@ def main() -> None:
                          "bucket_recall": [float(x) for x in res.buckets.get("recall", [])],
                          "bucket_max_pop": [int(x) for x in res.buckets.get("max_pop", [])]})
             print(f"{label} {run.name}: hr@50 {res.metrics['hr@50']:.4f}", flush=True)
-        summary[label] = {"source": where, "seeds": rows,
+        summary[label] = {"source": where, "seeds": rows, "seed_ids": seeds,
                           "mean": {m: float(np.mean([r["metrics"][m] for r in rows]))
                                    for m in METRICS},
                           "top100_share": float(np.mean([r["top100_share"] for r in rows])),
@@ -101,7 +107,8 @@ def main() -> None:
                          "rel_ci_high": t["rel_ci_high"], "real": bool(t["real"])}
         pairs.append({"a": a, "b": b, "change": change})
     command = "PYTHONPATH=src nice .venv/bin/python bench/paired_runs.py " + " ".join(sys.argv[1:])
-    doc = {"command": command, "experiment": experiment, "runs": summary, "pairs": pairs}
+    doc = {"command": command, "experiment": experiment, "runs": summary, "pairs": pairs,
+           "seeds": args.seeds}
     write_text_atomic(RESULTS / f"{args.tag}.json", json.dumps(doc, indent=1) + "\n")
     write_text_atomic(RESULTS / f"{args.tag}.md", "\n".join(table(doc)) + "\n")
     print("\n".join(table(doc)))
@@ -116,7 +123,8 @@ def table(doc: dict[str, Any]) -> list[str]:
     n_seeds = {len(r["seeds"]) for r in doc["runs"].values()}
     out = [f"# Paired comparison across compare directories ({doc['experiment']['dataset']})",
            "", f"`{doc['command']}`", "",
-           f"Test split, every user; {'/'.join(map(str, sorted(n_seeds)))} seed(s) per run set, "
+           f"Test split, every user; {'/'.join(map(str, sorted(n_seeds)))} seed(s) per run set"
+           + (f" (seeds {doc['seeds']})" if doc.get("seeds") else "") + ", "
            "per-user values averaged over seeds; brackets: paired bootstrap 95% interval over "
            "users, relative to the first of the pair (✓: excludes 0).", "",
            "| run set | source | HR@50 | Recall@50 | NDCG@10 | top-100 share |",
