@@ -30,7 +30,7 @@ import torch
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import Prepared, RunResult, run
 from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS
+from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_of
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,13 @@ class CompareConfig:
     """What ``compare`` runs.
 
     Args:
-        samplers: sampler names, in table order (``in-batch`` first as the reference).
+        samplers: sampler specs, ``NAME`` or ``NAME@LABEL`` (the same sampler twice with
+            different options), in table order (``in-batch`` first as the reference).
         seeds: number of seeds per sampler (seeds 0..n-1).
         budget: tuning trials per sampler on the validation split (1: defaults only).
         model: tower configuration shared by every run.
         train: training options shared by every run (sampler fields are overridden).
-        sampler_options: fixed options per sampler applied before tuning.
+        sampler_options: fixed options per sampler spec applied before tuning.
     """
 
     samplers: list[str] = field(default_factory=lambda: list(SAMPLER_NAMES))
@@ -60,9 +61,15 @@ class CompareConfig:
     sampler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> CompareConfig:
-        unknown = [s for s in self.samplers if s not in SAMPLER_NAMES]
+        unknown = [s for s in self.samplers if s.partition("@")[0] not in SAMPLER_NAMES]
         if unknown:
             raise ConfigError(f"unknown sampler(s) {unknown}; expected some of {SAMPLER_NAMES}")
+        for spec in self.samplers:
+            sampler_of(spec)  # the label too
+        twice = sorted({s for s in self.samplers if self.samplers.count(s) > 1})
+        if twice:
+            raise ConfigError(f"sampler(s) {twice} listed twice; to run one sampler with two "
+                              "option sets, label one: NAME@LABEL")
         if self.seeds < 1 or self.budget < 1:
             raise ConfigError("seeds and budget must be at least 1")
         return self
@@ -82,7 +89,7 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -
     The rest of the grid is shuffled with a fixed seed so every sampler gets an unbiased
     draw of the same size.
     """
-    grid = SAMPLERS[sampler].tuning_grid
+    grid = SAMPLERS[sampler_of(sampler)].tuning_grid
     keys = sorted(grid)
     combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(
         *(grid[k] for k in keys))] or [{}]
@@ -118,7 +125,8 @@ def _run_one(
 ) -> RunResult:
     opts = dict(cfg.sampler_options.get(sampler, {})) | trial.options
     model_cfg = replace(cfg.model, temperature=trial.temperature)
-    train_cfg = replace(cfg.train, sampler=sampler, sampler_options=opts, seed=seed)
+    train_cfg = replace(cfg.train, sampler=sampler_of(sampler), sampler_options=opts,
+                        seed=seed)
     return run(prep, model_cfg, train_cfg, progress=progress, keep_model=keep_model)
 
 

@@ -68,6 +68,7 @@ def apply_protocol(
     preset: dict[str, dict[str, Any]] = {"goobs": {"n_negatives": a + b}}
     for s in CLUSTER_SAMPLERS:
         preset[s] = {"ratio": f"{a}:{b}", "n_negatives": a + b}
-    merged = {s: dict(preset.get(s, {})) | dict(sampler_options.get(s, {}))
+    # a labelled spec (goobs@cached) gets its sampler's preset under its own key
+    merged = {s: dict(preset.get(s.partition("@")[0], {})) | dict(sampler_options.get(s, {}))
               for s in set(preset) | set(sampler_options)}
     return exp, merged

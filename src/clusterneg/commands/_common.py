@@ -125,11 +125,15 @@ def show_epoch_lines() -> None:
         logger.propagate = False
 
 
-def parse_sampler_name(name: str) -> str:
-    """A known sampler name (ConfigError listing the names otherwise)."""
-    from clusterneg.samplers import SAMPLER_NAMES
+def parse_sampler_name(name: str, labels: bool = False) -> str:
+    """A known sampler name (ConfigError listing the names otherwise); with ``labels``, a
+    sampler spec ``NAME@LABEL`` too (:func:`clusterneg.samplers.split_spec`)."""
+    from clusterneg.samplers import SAMPLER_NAMES, split_spec
 
     name = name.strip()
+    if labels and "@" in name:
+        split_spec(name)
+        return name
     if name not in SAMPLER_NAMES:
         raise ConfigError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLER_NAMES)}")
     return name

@@ -33,7 +33,9 @@ def compare_command(
     dataset: str = typer.Option("ml-100k", help="Built-in name or data directory."),
     protocol: str = typer.Option("default", help="'default' or 'paper' (ID-only towers, "
                                                  "the paper's cluster:random ratio)."),
-    samplers: str = typer.Option("all", help="Comma-separated sampler names, or 'all'."),
+    samplers: str = typer.Option(
+        "all", help="Comma-separated sampler names, or 'all'. NAME@LABEL runs a sampler once "
+        "more under its own options (-o NAME@LABEL:KEY=VALUE), e.g. goobs,goobs@cached."),
     seeds: int = typer.Option(1, help="Seeds per sampler."),
     budget: int = typer.Option(1, help="Tuning trials per sampler on validation."),
     encoder: str = typer.Option("minilm", help="Item text encoder ('none': ids only)."),
@@ -55,7 +57,8 @@ def compare_command(
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     patience: int = typer.Option(D.PATIENCE), logq: bool = typer.Option(True),
     option: list[str] = typer.Option(None, "--option", "-o",
-                                     help="SAMPLER:KEY=VALUE fixed sampler option."),
+                                     help="SAMPLER:KEY=VALUE fixed sampler option (SAMPLER as in "
+                                          "--samplers, label included)."),
     out: Path = typer.Option(Path("runs/compare"), help="Output directory."),
     valid_users: int = typer.Option(0, help="Validate each epoch on a fixed seeded sample "
                                     "of this many users (0: all); test always uses all."),
@@ -92,7 +95,8 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
     from clusterneg.validate import parse_n_clusters
 
     chosen = (list(SAMPLER_NAMES) if opts["samplers"] == "all"
-              else [parse_sampler_name(s) for s in opts["samplers"].split(",") if s.strip()])
+              else [parse_sampler_name(s, labels=True) for s in opts["samplers"].split(",")
+                    if s.strip()])
     if not chosen:
         raise ConfigError("--samplers: expected at least one sampler name")
     if opts["valid_users"] < 0:
@@ -116,8 +120,10 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
     from clusterneg.presets import apply_protocol
 
     exp, cfg.sampler_options = apply_protocol(opts["protocol"], exp, cfg.sampler_options)
+    from clusterneg.samplers import sampler_of
+
     for sampler, fixed in cfg.sampler_options.items():
-        TrainConfig(sampler=sampler, sampler_options=fixed).validate()
+        TrainConfig(sampler=sampler_of(sampler), sampler_options=fixed).validate()
     return exp, cfg
 
 
@@ -155,7 +161,7 @@ def _sampler_options(pairs: list[str] | None, chosen: list[str]) -> dict[str, di
         if ":" not in pair.split("=", 1)[0]:
             raise ConfigError(f"option '{pair}': expected SAMPLER:KEY=VALUE")
         sampler, rest = pair.split(":", 1)
-        sampler = parse_sampler_name(sampler)
+        sampler = parse_sampler_name(sampler, labels=True)
         if sampler not in chosen:
             raise ConfigError(f"option '{pair}': sampler {sampler!r} is not in --samplers")
         out.setdefault(sampler, {}).update(parse_options([rest]))

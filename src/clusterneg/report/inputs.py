@@ -180,15 +180,18 @@ def buckets_from_eval(buckets: Mapping[str, np.ndarray]) -> list[PopularityBucke
 
 
 def order_samplers(names: Sequence[str]) -> list[str]:
-    """Unique names, the schema's samplers first in :data:`SAMPLER_ORDER`, then the rest.
+    """Unique names, the schema's samplers first in :data:`SAMPLER_ORDER` (a labelled spec
+    ``NAME@LABEL`` right after its sampler, in the order given), then the rest.
 
     Example:
-        >>> order_samplers(["cluster-goobs", "custom", "in-batch", "custom"])
-        ['in-batch', 'cluster-goobs', 'custom']
+        >>> order_samplers(["cluster-goobs", "custom", "in-batch", "goobs@x", "custom"])
+        ['in-batch', 'goobs@x', 'cluster-goobs', 'custom']
     """
     seen = list(dict.fromkeys(names))
-    known = [s for s in SAMPLER_ORDER if s in seen]
-    return known + [s for s in seen if s not in SAMPLER_ORDER]
+    rank = {s: i for i, s in enumerate(SAMPLER_ORDER)}
+    known = [s for s in seen if s.partition("@")[0] in rank]
+    known.sort(key=lambda s: (rank[s.partition("@")[0]], "@" in s))  # stable: given order
+    return known + [s for s in seen if s not in known]
 
 
 def _named(i: int, titles: Sequence[str], item_cluster: np.ndarray | None,

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import torch  # noqa: F401  (used by the doctest)
@@ -47,6 +48,37 @@ SAMPLERS: dict[str, type] = {cls.name: cls for cls in (
     ClusterGoobsSampler, FullSoftmaxSampler, ClusterDnsSampler, ClusterFollowSampler,
 )}
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """A sampler spec, ``NAME`` or ``NAME@LABEL``, as (registry name, label or None).
+
+    A label names one configuration of a sampler, so one comparison can hold the same
+    sampler twice with different options (``goobs`` and ``goobs@cached``, each with its own
+    ``-o SPEC:KEY=VALUE``) and pair them over users. Labels are letters, digits and
+    ``_.+-`` (they name run directories).
+
+    Raises:
+        ConfigError: unknown sampler name, or an empty or unusable label.
+
+    Example:
+        >>> split_spec("goobs@cached"), split_spec("in-batch")
+        (('goobs', 'cached'), ('in-batch', None))
+    """
+    name, at, label = spec.strip().partition("@")
+    _sampler_class(name)
+    if not at:
+        return name, None
+    if not _LABEL.fullmatch(label):
+        raise ConfigError(f"sampler {spec!r}: the label after '@' must be letters, digits and "
+                          "'_.+-', starting with a letter or digit")
+    return name, label
+
+
+def sampler_of(spec: str) -> str:
+    """The registry name of a sampler spec (``goobs@cached`` -> ``goobs``)."""
+    return split_spec(spec)[0]
 
 
 def sampler_options(name: str) -> dict[str, Any]:
@@ -104,5 +136,5 @@ __all__ = [
     "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler", "FullSoftmaxSampler",
     "GoobsSampler", "InBatchSampler", "LOGQ_MODES", "MixedSampler", "NegativeBlock",
     "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext",
-    "build_sampler", "sampler_options",
+    "build_sampler", "sampler_of", "sampler_options", "split_spec",
 ]
