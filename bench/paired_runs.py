@@ -66,6 +66,8 @@ def main() -> None:
     summary: dict[str, dict[str, Any]] = {}
     for spec in args.run:
         label, _, where = spec.partition("=")
+        if not label or ":" in label or "," in label:
+            raise SystemExit(f"--run {spec!r}: a label needs no ':' or ',' (they split --pairs)")
         root, _, sampler = where.rpartition(":")
         store = open_compare(Path(root))
         seeds = sorted(r["seed"] for r in store.rows() if r["sampler"] == sampler
