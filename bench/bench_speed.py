@@ -89,6 +89,13 @@ def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, 
         "goobs cached": ("goobs", {"n_negatives": k, "cached_vectors": True}),
         "cluster-goobs cached": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
                                                    "cached_vectors": True}),
+        # both: cached vectors, and the random ones drawn once per batch ([K] vectors, scored
+        # by one [B, d] x [d, K] product instead of a [B, K, d] gather)
+        "goobs cached shared": ("goobs", {"n_negatives": k, "cached_vectors": True,
+                                          "shared": True}),
+        "cluster-goobs cached shared": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
+                                                          "cached_vectors": True,
+                                                          "shared": True}),
         # the same, with the pool's rows kept by slot (C x S) instead of in rank order: the
         # layout before the compact pool (issue 12), for a before/after in one run
         "goobs cached by slot": ("goobs", {"n_negatives": k, "cached_vectors": True,
