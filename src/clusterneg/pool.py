@@ -114,7 +114,7 @@ class ClusterPool:
         self.segment_filled = torch.zeros(self.n_clusters, **kw)
         self.clock = 0
         self._counts = torch.zeros(len(_COUNTERS), **kw)
-        # caches and scratch, all preallocated so memory never changes
+        # caches and scratch, all preallocated so memory never grows
         self._filled_index = torch.zeros(cap, **kw)
         self._segment_start = torch.zeros(self.n_clusters, **kw)
         self._n_filled = 0
@@ -457,7 +457,8 @@ class ClusterPool:
         }
 
     def nbytes(self) -> int:
-        """Bytes held by every buffer of the pool (constant for its lifetime)."""
+        """Bytes held by every buffer of the pool: constant, except that a complete pool sheds
+        its per-slot rows once, when it turns compact (its first index build)."""
         return sum(t.numel() * t.element_size() for t in vars(self).values()
                    if isinstance(t, torch.Tensor))
 
