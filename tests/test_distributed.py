@@ -59,6 +59,16 @@ def test_two_ranks_hold_the_same_cached_vectors(tmp_path: Path) -> None:
     assert torch.equal(pools[0]["rows"], pools[1]["rows"])
     filled = pools[0]["item_ids"] >= 0
     assert bool(filled.any()) and bool((pools[0]["rows"][filled].norm(dim=1) > 0).all())
+    # --pool-rows local: ids only on the network, every rank embeds the global batch itself
+    # from the same weights: the same pools on both ranks, the same items as with gathered
+    # vectors, and the same vectors up to float rounding
+    local = _two_ranks(data, tmp_path / "local", "--batch-size", "32", "--steps", "40",
+                       "--negatives", "8", "-o", "cached_vectors=true", "-o",
+                       "refresh_every=20", "--pool-rows", "local")
+    assert torch.equal(local[0]["item_ids"], local[1]["item_ids"])
+    assert torch.equal(local[0]["rows"], local[1]["rows"])
+    assert torch.equal(local[0]["item_ids"], pools[0]["item_ids"])
+    assert torch.allclose(local[0]["rows"], pools[0]["rows"], atol=1e-4)
 
 
 def test_a_bad_sampler_option_is_one_line_and_exit_2(tmp_path: Path) -> None:

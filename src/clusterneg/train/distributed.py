@@ -40,7 +40,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from clusterneg.errors import ClusternegError
+from clusterneg.errors import ClusternegError, ConfigError
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
@@ -54,6 +54,9 @@ from clusterneg.train.streaming import (
     stream_payload,
 )
 from clusterneg.train.trainer import TrainResult, batch_loss
+
+#: how the pool rows of the other ranks' items reach a rank (see GlobalPoolSync)
+POOL_ROWS = ("gather", "local")
 
 
 def init(device: str = "cpu") -> tuple[int, int]:
@@ -108,10 +111,18 @@ class GlobalPoolSync:
 
     Args:
         sampler: the rank's sampler (``goobs`` / ``cluster-goobs`` have a ``pool``).
+        rows: how a pool that stores rows gets the rows of the other ranks' items:
+            ``"gather"`` all-gathers them with the ids (``W x B`` rows on the network a
+            step); ``"local"`` gathers the ids only and makes the rows on every rank from
+            the same inputs: the replicated item features (``store_rows``), or, with
+            ``cached_vectors``, one no-grad item-tower pass over the global batch under the
+            weights DDP keeps identical (network: ids only; compute: ``W x B`` tower rows).
     """
 
-    def __init__(self, sampler: Any) -> None:
-        self.sampler = sampler
+    def __init__(self, sampler: Any, rows: str = "gather") -> None:
+        if rows not in POOL_ROWS:
+            raise ConfigError(f"pool rows must be one of {', '.join(POOL_ROWS)}, got {rows!r}")
+        self.sampler, self.rows = sampler, rows
         self.pool = getattr(sampler, "pool", None)
 
     def gather(self, batch: Batch, size: int | None = None) -> torch.Tensor:
@@ -126,17 +137,20 @@ class GlobalPoolSync:
     def observe(self, batch: Batch, pairs: torch.Tensor, size: int | None = None,
                 model: Any = None) -> None:
         """Write the gathered batch into the pool (Algorithm 1 over the global batch). With
-        ``cached_vectors`` the rows are the batch's item vectors under the updated ``model``
-        (one no-grad item-tower pass over the local batch), gathered like the ids."""
+        ``cached_vectors`` the rows are the batch's item vectors under the updated ``model``:
+        one no-grad item-tower pass over the local batch, gathered like the ids, or over the
+        global batch on every rank (``rows="local"``)."""
         if self.pool is None:
             self.sampler.observe(batch, None, torch.empty(0))
             return
+        items = pairs[:, 0] if self.rows == "local" else batch.items
         vecs = None
         if getattr(self.sampler, "cached_vectors", False):
             with torch.no_grad():
-                vecs = model.item_vectors(batch.items)
-        rows = self.sampler.pool_rows(batch.items, vecs)
-        rows = None if rows is None else all_gather_rows(rows, size)
+                vecs = model.item_vectors(items)
+        rows = self.sampler.pool_rows(items, vecs)
+        if rows is not None and self.rows == "gather":
+            rows = all_gather_rows(rows, size)
         self.pool.update(pairs[:, 0], pairs[:, 1], rows, step=batch.step)
         self.sampler.after_write(model, batch.step)
 
@@ -144,7 +158,7 @@ class GlobalPoolSync:
 def train_distributed(
     stream: Any, data: StreamData, model_cfg: ModelConfig, cfg: TrainConfig,
     frequency: StreamingFrequency | None = None, on_step: Any | None = None,
-    checkpoint: Checkpointing | None = None,
+    checkpoint: Checkpointing | None = None, pool_rows: str = "gather",
 ) -> TrainResult:
     """Train on this rank's share of ``stream`` in the torchrun process group.
 
@@ -161,11 +175,12 @@ def train_distributed(
         on_step: called as ``on_step(step, loss)`` after each step, ``loss`` a detached
             device scalar (reading it is the caller's host sync, not the loop's).
         checkpoint: this rank's checkpointing, or None.
+        pool_rows: ``"gather"`` or ``"local"``, see :class:`GlobalPoolSync`.
     """
     rank = dist.get_rank()
     model, ctx, sampler, opt = build_stream_run(data, model_cfg, cfg, frequency)
     sampler.generator.manual_seed(cfg.seed + rank)  # after a common preload, per-rank draws
-    sync = GlobalPoolSync(sampler)
+    sync = GlobalPoolSync(sampler, pool_rows)
     ddp = DistributedDataParallel(_BatchLoss(model, sampler, ctx, cfg.logq_correction))
     result = TrainResult(model=model, sampler=sampler)
     st = LoopState()
@@ -286,7 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     losses: list[torch.Tensor] = []
     res = train_distributed(stream, data, ModelConfig(dim=args.dim, history_len=0,
                             content=False), cfg, frequency=est,
-                            on_step=lambda s, loss: losses.append(loss), checkpoint=ckpt)
+                            on_step=lambda s, loss: losses.append(loss), checkpoint=ckpt,
+                            pool_rows=args.pool_rows)
     _write_rank_outputs(args, res, rank, world, [float(x) for x in losses])
     dist.barrier()
     dist.destroy_process_group()
@@ -302,6 +318,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--negatives", type=int, default=16)
     ap.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                     help="sampler option, e.g. cached_vectors=true (repeatable)")
+    ap.add_argument("--pool-rows", choices=POOL_ROWS, default="gather",
+                    help="gather: all-gather the pool rows with the ids; local: gather ids "
+                         "only and make the rows on every rank (cached vectors: a no-grad "
+                         "item-tower pass over the global batch)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None)
