@@ -44,6 +44,27 @@ def synthetic_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def tiny_compare(synthetic_dir: Path, tmp_path: Path, cli_run: CliRun,
+                 monkeypatch: pytest.MonkeyPatch):
+    """``tiny_compare(*args)`` -> (exit code, stderr, out dir): ``clusterneg compare`` on the
+    synthetic table with seeded 4-d precomputed embeddings, 5 clusters, one epoch of small
+    towers and no cluster names, plus ``args`` (samplers, options...)."""
+    monkeypatch.setenv("CLUSTERNEG_CACHE", str(tmp_path / "cache"))
+    emb = tmp_path / "emb.npy"
+    np.save(emb, np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
+
+    def _run(*args: str) -> tuple[int, str, Path]:
+        out = tmp_path / "cmp"
+        code, _, err = cli_run(
+            "compare", "--dataset", str(synthetic_dir), "--encoder", f"precomputed:{emb}",
+            "--n-clusters", "5", "--epochs", "1", "--batch-size", "32", "--dim", "8",
+            "--history-len", "0", "--threads", "1", "--no-names", "--out", str(out), *args)
+        return code, err, out
+
+    return _run
+
+
+@pytest.fixture
 def cli_run(capsys: pytest.CaptureFixture[str]) -> CliRun:
     """``clusterneg.cli.main(args)`` -> (exit code, stdout, stderr), SystemExit caught."""
     from clusterneg import cli

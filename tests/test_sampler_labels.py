@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from clusterneg.errors import ConfigError
@@ -24,18 +23,10 @@ def test_a_spec_is_a_known_sampler_and_an_optional_label() -> None:
             split_spec(bad)
 
 
-def test_compare_runs_one_sampler_twice_with_its_own_options(
-        synthetic_dir: Path, tmp_path: Path, cli_run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLUSTERNEG_CACHE", str(tmp_path / "cache"))
-    emb = tmp_path / "emb.npy"
-    np.save(emb, np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
-    out = tmp_path / "cmp"
-    code, _, err = cli_run(
-        "compare", "--dataset", str(synthetic_dir), "--encoder", f"precomputed:{emb}",
-        "--n-clusters", "5", "--samplers", "in-batch,goobs,goobs@cached",
-        "-o", "goobs@cached:cached_vectors=true", "--protocol", "paper",
-        "--epochs", "1", "--batch-size", "32", "--dim", "8", "--history-len", "0",
-        "--threads", "1", "--no-names", "--out", str(out))
+def test_compare_runs_one_sampler_twice_with_its_own_options(tiny_compare) -> None:
+    code, err, out = tiny_compare("--samplers", "in-batch,goobs,goobs@cached",
+                                  "-o", "goobs@cached:cached_vectors=true",
+                                  "--protocol", "paper")
     assert code == 0, err
     results = json.loads((out / "results.json").read_text())
     rows = {r["sampler"]: r for r in results["runs"]}

@@ -4,7 +4,6 @@ for every sampler, and ``compare --budget 2 --samplers all`` runs through the CL
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,17 +57,8 @@ def test_tune_sampler_with_budget_2(prep, name: str) -> None:
         assert value in SAMPLERS[name].tuning_grid[key]
 
 
-def test_compare_budget_2_all_samplers_cli(synthetic_dir: Path, tmp_path: Path, cli_run,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLUSTERNEG_CACHE", str(tmp_path / "cache"))
-    emb = tmp_path / "emb.npy"
-    np.save(emb, np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
-    out = tmp_path / "cmp"
-    code, stdout, err = cli_run(
-        "compare", "--dataset", str(synthetic_dir), "--encoder", f"precomputed:{emb}",
-        "--n-clusters", "5", "--samplers", "all",
-        "--budget", "2", "--epochs", "1", "--batch-size", "32", "--dim", "8",
-        "--history-len", "0", "--threads", "1", "--no-names", "--out", str(out))
+def test_compare_budget_2_all_samplers_cli(tiny_compare) -> None:
+    code, err, out = tiny_compare("--samplers", "all", "--budget", "2")
     assert code == 0, err
     results = json.loads((out / "results.json").read_text())
     assert {r["sampler"] for r in results["runs"]} == set(SAMPLER_NAMES)
