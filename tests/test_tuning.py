@@ -24,9 +24,28 @@ def test_trial_zero_is_the_defaults_and_budget_caps_the_trials() -> None:
     base = ModelConfig(temperature=0.2)
     trials = tuning_trials("mixed", 3, base)
     assert len(trials) == 3 and trials[0].temperature == 0.2 and trials[0].options == {}
-    # 3 temperatures x 2 sizes = 6 combinations; budget 10 takes them all plus the defaults
+    # 3 temperatures x 2 sizes = 6 combinations, none of them mixed's defaults (its default
+    # size is in neither); budget 10 takes them all plus the defaults
     assert len(tuning_trials("mixed", 10, base)) == 7
-    assert len(tuning_trials("in-batch", 10, base)) == 4  # temperatures only
+    # temperatures only: 0.2 with no option IS the defaults, so it is not tried twice
+    assert [t.temperature for t in tuning_trials("in-batch", 10, base)] == [0.2, 0.1, 0.3]
+
+
+def test_no_trial_repeats_the_defaults_nor_another_trial() -> None:
+    """A grid point equal to the defaults (the base temperature and every option at its
+    default or fixed value) would spend a trial on trial 0 again (issue 11, fair tuning)."""
+    base = ModelConfig(temperature=0.2)
+    fixed = {"n_negatives": 32, "ratio": "1:31"}  # the paper protocol's on Amazon
+    trials = tuning_trials("cluster-goobs", 1000, base, fixed=fixed)
+    defaults = sampler_options("cluster-goobs") | fixed
+    keys = [(t.temperature, tuple(sorted(t.options.items()))) for t in trials]
+    assert len(keys) == len(set(keys))  # no trial twice
+    for t in trials[1:]:
+        same = all(defaults[k] == v for k, v in t.options.items())
+        assert not (t.temperature == 0.2 and same), t
+    grid = SAMPLERS["cluster-goobs"].tuning_grid
+    n_grid = 3 * int(np.prod([len(v) for v in grid.values()]))
+    assert len(trials) == 1 + n_grid - 1  # exactly one grid point is the defaults here
 
 
 @pytest.fixture(scope="module")

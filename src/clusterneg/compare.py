@@ -30,7 +30,7 @@ import torch
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import Prepared, RunResult, run
 from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_of
+from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_of, sampler_options
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,18 @@ class Trial:
     options: dict[str, Any]
 
 
-def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -> list[Trial]:
+def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0,
+                  fixed: dict[str, Any] | None = None) -> list[Trial]:
     """The first ``budget`` trials of the sampler's grid; trial 0 is always the defaults.
 
     The rest of the grid is shuffled with a fixed seed so every sampler gets an unbiased
-    draw of the same size.
+    draw of the same size. A grid point that is the defaults again (the base temperature,
+    and every option at its default or at its ``fixed`` value) is left out: it would spend
+    a trial on trial 0's configuration.
+
+    Example:
+        >>> [t.temperature for t in tuning_trials("in-batch", 10, ModelConfig(temperature=0.2))]
+        [0.2, 0.1, 0.3]
     """
     grid = SAMPLERS[sampler_of(sampler)].tuning_grid
     keys = sorted(grid)
@@ -96,6 +103,10 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0) -
     trials = [Trial(t, c) for t in TEMPERATURES for c in combos]
     rng = random.Random(seed)
     rng.shuffle(trials)
+    defaults = sampler_options(sampler_of(sampler)) | dict(fixed or {})
+    trials = [t for t in trials if not (
+        t.temperature == base.temperature
+        and all(defaults.get(k, object()) == v for k, v in t.options.items()))]
     return [Trial(base.temperature, {})] + trials[: max(budget - 1, 0)]
 
 
@@ -311,7 +322,8 @@ def _tune_all(prep: Prepared, cfg: CompareConfig, progress: Any | None, store: A
         if saved is not None:
             chosen[sampler] = (Trial(saved["temperature"], saved["options"]), saved["scores"])
         else:
-            trials[sampler] = tuning_trials(sampler, cfg.budget, cfg.model)
+            trials[sampler] = tuning_trials(sampler, cfg.budget, cfg.model,
+                                            fixed=cfg.sampler_options.get(sampler))
     tasks = [RunTask(s, t, 0) for s, ts in trials.items() if len(ts) > 1 for t in ts]
     results = dict(run_tasks(prep, tasks, cfg, jobs, progress))
     for sampler, ts in trials.items():
