@@ -30,7 +30,7 @@ import torch
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import Prepared, RunResult, run
 from clusterneg.model import ModelConfig
-from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_of, sampler_options
+from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_of, sampler_options, spec_name
 from clusterneg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class CompareConfig:
     sampler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> CompareConfig:
-        unknown = [s for s in self.samplers if s.partition("@")[0] not in SAMPLER_NAMES]
+        unknown = [s for s in self.samplers if spec_name(s) not in SAMPLER_NAMES]
         if unknown:
             raise ConfigError(f"unknown sampler(s) {unknown}; expected some of {SAMPLER_NAMES}")
         for spec in self.samplers:
@@ -96,14 +96,15 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0,
         >>> [t.temperature for t in tuning_trials("in-batch", 10, ModelConfig(temperature=0.2))]
         [0.2, 0.1, 0.3]
     """
-    grid = SAMPLERS[sampler_of(sampler)].tuning_grid
+    name = sampler_of(sampler)
+    grid = SAMPLERS[name].tuning_grid
     keys = sorted(grid)
     combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(
         *(grid[k] for k in keys))] or [{}]
     trials = [Trial(t, c) for t in TEMPERATURES for c in combos]
     rng = random.Random(seed)
     rng.shuffle(trials)
-    defaults = sampler_options(sampler_of(sampler)) | dict(fixed or {})
+    defaults = sampler_options(name) | dict(fixed or {})
     trials = [t for t in trials if not (
         t.temperature == base.temperature
         and all(defaults.get(k, object()) == v for k, v in t.options.items()))]

@@ -37,6 +37,7 @@ from typing import Any
 
 from clusterneg.errors import ConfigError
 from clusterneg.experiment import ExperimentConfig
+from clusterneg.samplers import spec_name
 
 PROTOCOLS = ("default", "paper")
 CLUSTER_SAMPLERS = ("cluster-goobs", "cluster-dns", "cluster-follow")
@@ -69,6 +70,6 @@ def apply_protocol(
     for s in CLUSTER_SAMPLERS:
         preset[s] = {"ratio": f"{a}:{b}", "n_negatives": a + b}
     # a labelled spec (goobs@cached) gets its sampler's preset under its own key
-    merged = {s: dict(preset.get(s.partition("@")[0], {})) | dict(sampler_options.get(s, {}))
+    merged = {s: dict(preset.get(spec_name(s), {})) | dict(sampler_options.get(s, {}))
               for s in set(preset) | set(sampler_options)}
     return exp, merged

@@ -18,7 +18,7 @@ import numpy as np
 
 from clusterneg.encode.template import item_titles
 from clusterneg.eval.metrics import exposure_counts
-from clusterneg.samplers import SAMPLER_NAMES
+from clusterneg.samplers import SAMPLER_NAMES, spec_name
 
 SAMPLER_ORDER: tuple[str, ...] = SAMPLER_NAMES
 BASELINE = "in-batch"
@@ -189,8 +189,8 @@ def order_samplers(names: Sequence[str]) -> list[str]:
     """
     seen = list(dict.fromkeys(names))
     rank = {s: i for i, s in enumerate(SAMPLER_ORDER)}
-    known = [s for s in seen if s.partition("@")[0] in rank]
-    known.sort(key=lambda s: (rank[s.partition("@")[0]], "@" in s))  # stable: given order
+    known = [s for s in seen if spec_name(s) in rank]
+    known.sort(key=lambda s: (rank[spec_name(s)], "@" in s))  # stable: given order
     return known + [s for s in seen if s not in known]
 
 

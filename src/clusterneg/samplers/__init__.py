@@ -51,6 +51,18 @@ SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
+def spec_name(spec: str) -> str:
+    """The sampler-name part of a spec, unchecked (``goobs@cached`` -> ``goobs``; any other
+    string is returned whole): for code that orders or looks up specs without refusing
+    names it does not know. :func:`sampler_of` is the checked form.
+
+    Example:
+        >>> spec_name("goobs@cached"), spec_name("custom")
+        ('goobs', 'custom')
+    """
+    return spec.strip().partition("@")[0]
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     """A sampler spec, ``NAME`` or ``NAME@LABEL``, as (registry name, label or None).
 
@@ -67,7 +79,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
         (('goobs', 'cached'), ('in-batch', None))
     """
     name, at, label = spec.strip().partition("@")
-    _sampler_class(name)
+    _sampler_class(name)  # name == spec_name(spec)
     if not at:
         return name, None
     if not _LABEL.fullmatch(label):
@@ -136,5 +148,5 @@ __all__ = [
     "ClusterGoobsSampler", "CrossBatchSampler", "DnsSampler", "FullSoftmaxSampler",
     "GoobsSampler", "InBatchSampler", "LOGQ_MODES", "MixedSampler", "NegativeBlock",
     "NegativeSampler", "SAMPLERS", "SAMPLER_NAMES", "SamplerContext",
-    "build_sampler", "sampler_of", "sampler_options", "split_spec",
+    "build_sampler", "sampler_of", "sampler_options", "spec_name", "split_spec",
 ]
