@@ -19,6 +19,7 @@ import sys
 import typer
 
 from clusterneg import __version__
+from clusterneg.allocator import keep_freed_memory
 from clusterneg.errors import ClusternegError
 
 app = typer.Typer(
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()  # same-sized tensors every step: reuse them, no page faults
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     usage_errors = _usage_error_types()

@@ -154,7 +154,7 @@ def sampled_softmax_loss(
     for block, vecs in zip(blocks, block_vectors, strict=True):
         logits_b, cos_b, ok, hit = _block_logits(user, vecs, block, pos_ids, temperature,
                                                  logq_correction)
-        columns.append(logits_b.masked_fill(~ok, NEG_INF))
+        columns.append(logits_b.masked_fill_(~ok, NEG_INF))  # a fresh tensor: no copy
         names.append(block.name)
         if not diagnostics:
             continue
@@ -188,7 +188,7 @@ def _in_batch_logits(
     hits = (pos_ids[:, None] == pos_ids[None, :]) & ~eye
     masked = hits if valid is None else hits | (~valid & ~eye)
     if stats is None:
-        return logits.masked_fill(masked, NEG_INF)
+        return logits.masked_fill_(masked, NEG_INF)  # a fresh tensor: no copy
     stats["in_batch/accidental_hits"] = float(hits.sum())
     if valid is not None:
         stats["in_batch/masked_other"] = float((masked & ~hits).sum())

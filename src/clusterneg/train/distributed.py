@@ -40,6 +40,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from clusterneg.allocator import keep_freed_memory
 from clusterneg.errors import ClusternegError, ConfigError
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     from clusterneg.train.stream_run import StreamSource, open_stream
 
     args = _parser().parse_args(argv)
+    keep_freed_memory()
     opts = {} if args.sampler == "in-batch" else {"n_negatives": args.negatives}
     try:  # the options, checked before the process group starts: one line and exit code 2
         opts.update(parse_options(args.option))
