@@ -61,7 +61,8 @@ def child(mode: str) -> dict[str, Any]:
             faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
         checksum = sum(float(p.detach().double().sum()) for p in runner.model.parameters())
         out["samplers"][label] = {
-            "steps": steps, "param_checksum": checksum, "cpu_ms_median": 1000 * statistics.median(cpu),
+            "steps": steps, "param_checksum": checksum,
+            "cpu_ms_median": 1000 * statistics.median(cpu),
             "minor_faults_per_step": statistics.mean(faults),
         }
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -26,7 +26,8 @@ def test_headroom_and_share_closed_by_hand() -> None:
     assert math.isclose(h["samplers"]["cluster-goobs"]["share"], 0.3 / 0.25)  # beyond full
     text = render_markdown(res, compare_runs(res))
     assert "## Headroom over in-batch (HR@50)" in text
-    assert "| cluster-goobs | +30.0% | +25.0% | 1.20 |" in text
+    # the last column: against full, 0.13 / 0.125 - 1 (no per-user values: no interval)
+    assert "| cluster-goobs | +30.0% | +25.0% | 1.20 | +4.0% |" in text
 
 
 def test_no_headroom_says_no_sampler_can_help() -> None:
@@ -66,12 +67,13 @@ def test_html_report_shows_the_same_headroom_as_results_md() -> None:
     section = _headroom_html(res)
     assert "Headroom over in-batch (HR@50)" in section
     assert "Headroom: the exact softmax (full) is +25.0% on HR@50" in section
-    # sampler, gain, headroom, share closed: 0.05/0.25 and 0.30/0.25 by hand
+    # sampler, gain, headroom, share closed (0.05/0.25 and 0.30/0.25), change against full
+    # (0.105/0.125 - 1 and 0.13/0.125 - 1), by hand
     cells = re.findall(r"<tr><td class=\"name\">([^<]+)</td>((?:<td class=\"num\">[^<]*</td>)+)",
                        section)
     rows = {name: re.findall(r">([^<]*)</td>", tds) for name, tds in cells}
-    assert rows == {"goobs": ["+5.0%", "+25.0%", "0.20"],
-                    "cluster-goobs": ["+30.0%", "+25.0%", "1.20"]}
+    assert rows == {"goobs": ["+5.0%", "+25.0%", "0.20", "-16.0%"],
+                    "cluster-goobs": ["+30.0%", "+25.0%", "1.20", "+4.0%"]}
     assert "full" not in rows and "in-batch" not in rows
 
 
@@ -93,3 +95,30 @@ def test_html_report_says_no_sampler_can_help_when_the_interval_includes_zero() 
 
 def test_html_report_without_full_run_has_no_headroom_section() -> None:
     assert _headroom_html(_runs({"in-batch": 0.10, "goobs": 0.11})) == ""
+
+
+def test_a_sampler_beyond_the_exact_softmax_is_named_with_its_interval() -> None:
+    """Paired over users against ``full``: one sampler clearly above it, one clearly below,
+    one equal; only the first two are named, in results.md and report.html alike."""
+    rng = np.random.default_rng(2)
+    base = (rng.random(5000) < 0.1).astype(float)
+    full = np.maximum(base, (rng.random(5000) < 0.05).astype(float))
+    above = np.maximum(full, (rng.random(5000) < 0.05).astype(float))
+    per_user = {"in-batch": [{"hr@50": base}], "full": [{"hr@50": full}],
+                "goobs": [{"hr@50": base}], "cluster-goobs": [{"hr@50": above}],
+                "mixed": [{"hr@50": full}]}
+    res = _runs({s: v[0]["hr@50"].mean() for s, v in per_user.items()})
+    comp = compare_runs(res, per_user, n_boot=200)
+    h = headroom(comp)
+    cg = h["samplers"]["cluster-goobs"]["vs_reference"]
+    assert math.isclose(cg["change"], above.mean() / full.mean() - 1)
+    assert cg["real"] and 0 < cg["ci_low"] < cg["change"] < cg["ci_high"]
+    assert h["samplers"]["goobs"]["vs_reference"]["ci_high"] < 0
+    assert not h["samplers"]["mixed"]["vs_reference"]["real"]  # identical to full
+    text = render_markdown(res, comp)
+    line = next(ln for ln in text.splitlines() if ln.startswith("Beyond the exact softmax"))
+    assert line.startswith("Beyond the exact softmax (full) on HR@50: cluster-goobs +")
+    assert "Below the exact softmax (full) on HR@50: goobs -" in line
+    assert "mixed" not in line
+    section = _headroom_html(res, per_user)
+    assert "Beyond the exact softmax (full) on HR@50: cluster-goobs +" in section

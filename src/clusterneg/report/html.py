@@ -27,6 +27,7 @@ from clusterneg.report.summary import (
     HEADLINE,
     Comparison,
     best_vs_rows,
+    beyond_reference_sentence,
     compare_runs,
     fmt_pct,
     fmt_value,
@@ -156,8 +157,12 @@ def headroom_section(comp: Comparison, metric: str = "hr@50") -> str:
         f"({esc(metric_label(metric))})</h2>"
         f'<p class="{cls}">{esc(headroom_sentence(h, comp.baseline))}</p>'
         f'<table id="headroom-table"><thead><tr><th>sampler</th>'
-        f"<th>gain over {esc(comp.baseline)}</th><th>headroom</th><th>share closed</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table></section>"
+        f"<th>gain over {esc(comp.baseline)}</th><th>headroom</th><th>share closed</th>"
+        f"<th>vs {esc(h['reference'])} (95% CI over users)</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table>"
+        + (f'<p class="note">{esc(beyond)}</p>' if (beyond := beyond_reference_sentence(h))
+           else "")
+        + "</section>"
     )
 
 

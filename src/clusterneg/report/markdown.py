@@ -14,6 +14,7 @@ from clusterneg.report.summary import (
     HEADLINE,
     Comparison,
     best_vs_rows,
+    beyond_reference_sentence,
     fmt_pct,
     fmt_value,
     headroom,
@@ -140,10 +141,12 @@ def headroom_lines(comp: Comparison, metric: str = "hr@50") -> list[str]:
         return []
     lines = [f"## Headroom over {comp.baseline} ({metric_label(metric)})", "",
              headroom_sentence(h, comp.baseline), "",
-             f"| sampler | gain over {comp.baseline} | headroom | share closed |",
-             "|:---|---:|---:|---:|"]
+             f"| sampler | gain over {comp.baseline} | headroom | share closed | "
+             f"vs {h['reference']} (95% CI over users) |",
+             "|:---|---:|---:|---:|---:|"]
     lines += [_row(cells) for cells in headroom_rows(h)]
-    return [*lines, ""]
+    beyond = beyond_reference_sentence(h)
+    return [*lines, *(["", beyond] if beyond else []), ""]
 
 
 def how_made_markdown(results: Mapping[str, Any]) -> list[str]:

@@ -278,6 +278,10 @@ class Comparison:
             other sampler (``{"best": name, "metric": m, "tests": {other:
             paired_compare(other -> best)}}``), so "is the winner better than each of the
             others?" has an interval per rival; None without per-user arrays.
+        vs_reference: every sampler tested against the exact softmax (``full``) on
+            ``verdict_metric``, ``{sampler: paired_compare(full -> sampler)}``: whether a
+            sampler goes beyond the ceiling of the corrected sampled softmax; empty without
+            a ``full`` run or per-user arrays.
         baseline, method, verdict_metric: the names the verdict is about.
     """
 
@@ -287,6 +291,7 @@ class Comparison:
     significance: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     runner_up: dict[str, Any] | None = None
     best_vs: dict[str, Any] | None = None
+    vs_reference: dict[str, dict[str, float]] = field(default_factory=dict)
     baseline: str = BASELINE
     method: str = METHOD
     verdict_metric: str = "hr@50"
@@ -350,6 +355,14 @@ def compare_runs(
         except KeyError:
             comp.runner_up = None
     comp.best_vs = best_against_each(comp, per_user, verdict_metric, n_boot, seed)
+    if per_user.get(REFERENCE):
+        for s in comp.samplers:
+            if s not in (REFERENCE, comp.baseline) and per_user.get(s):
+                try:
+                    comp.vs_reference[s] = paired_compare(
+                        per_user[REFERENCE], per_user[s], verdict_metric, n_boot, seed)
+                except KeyError:
+                    continue
     return comp
 
 
@@ -523,8 +536,11 @@ def headroom(comp: Comparison, metric: str = "hr@50",
 
     Returns:
         ``{"metric", "reference", "headroom", "ci_low", "ci_high", "flat", "samplers":
-        {name: {"gain", "share"}}}``; ``ci_*`` are relative to in-batch (NaN when no
-        per-user values were tested); ``share`` is NaN where the headroom is flat.
+        {name: {"gain", "share", "vs_reference"}}}``; ``ci_*`` are relative to in-batch
+        (NaN when no per-user values were tested); ``share`` is NaN where the headroom is
+        flat; ``vs_reference`` is the sampler's change against the exact softmax, with
+        ``ci_low`` / ``ci_high`` (relative to it, NaN without per-user values) and ``real``
+        (the interval excludes 0).
     """
     h = comp.relative.get(reference, {}).get(metric)
     if h is None or math.isnan(h):
@@ -537,7 +553,14 @@ def headroom(comp: Comparison, metric: str = "hr@50",
         if s in (comp.baseline, reference):
             continue
         gain = comp.relative.get(s, {}).get(metric, math.nan)
-        rows[s] = {"gain": gain, "share": math.nan if flat or h == 0 else gain / h}
+        ref = comp.mean(reference, metric)
+        vs = {"change": comp.mean(s, metric) / ref - 1 if ref else math.nan,
+              "ci_low": math.nan, "ci_high": math.nan, "real": False}
+        t = comp.vs_reference.get(s) if metric == comp.verdict_metric else None
+        if t:
+            vs.update(ci_low=t["rel_ci_low"], ci_high=t["rel_ci_high"], real=bool(t["real"]))
+        rows[s] = {"gain": gain, "share": math.nan if flat or h == 0 else gain / h,
+                   "vs_reference": vs}
     return {"metric": metric, "reference": reference, "headroom": h, "ci_low": lo,
             "ci_high": hi, "flat": bool(flat), "samplers": rows}
 
@@ -562,17 +585,53 @@ def headroom_sentence(h: dict[str, Any], baseline: str = "in-batch") -> str:
             f"how much of it each sampler closes (1.0 = as good as the exact softmax).")
 
 
-def headroom_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def headroom_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """The headroom table's cells, one row per sampler: (sampler, gain over in-batch,
-    headroom, share closed); the share is ``—`` where the headroom is flat.
+    headroom, share closed, change against the exact softmax with its paired interval where
+    per-user values were tested); the share is ``—`` where the headroom is flat.
 
     Example:
-        >>> headroom_rows({"headroom": 0.2, "samplers": {"goobs": {"gain": 0.1, "share": 0.5}}})
-        [('goobs', '+10.0%', '+20.0%', '0.50')]
+        >>> vs = {"change": -0.0833, "ci_low": -0.12, "ci_high": -0.05, "real": True}
+        >>> headroom_rows({"headroom": 0.2, "samplers": {"goobs": {
+        ...     "gain": 0.1, "share": 0.5, "vs_reference": vs}}})
+        [('goobs', '+10.0%', '+20.0%', '0.50', '-8.3% [-12.0%, -5.0%]')]
     """
     return [(s, fmt_pct(row["gain"]), fmt_pct(h["headroom"]),
-             "—" if math.isnan(row["share"]) else f"{row['share']:.2f}")
+             "—" if math.isnan(row["share"]) else f"{row['share']:.2f}",
+             _vs_reference_cell(row.get("vs_reference")))
             for s, row in h["samplers"].items()]
+
+
+def _vs_reference_cell(vs: dict[str, Any] | None) -> str:
+    if not vs or math.isnan(vs["change"]):
+        return "—"
+    ci = "" if math.isnan(vs["ci_low"]) else f" [{fmt_pct(vs['ci_low'])}, {fmt_pct(vs['ci_high'])}]"
+    return fmt_pct(vs["change"]) + ci
+
+
+def beyond_reference_sentence(h: dict[str, Any]) -> str:
+    """The samplers whose paired interval against the exact softmax lies above 0 (they go
+    past the ceiling of the corrected sampled softmax: the objective they optimise differs
+    from it), or those shown not to reach it; "" when no interval excludes 0.
+
+    Example:
+        >>> vs = {"change": 0.02, "ci_low": 0.005, "ci_high": 0.035, "real": True}
+        >>> beyond_reference_sentence({"metric": "hr@50", "reference": "full",
+        ...     "samplers": {"cluster-goobs": {"vs_reference": vs}}})
+        'Beyond the exact softmax (full) on HR@50: cluster-goobs +2.0% [+0.5%, +3.5%].'
+    """
+    above, below = [], []
+    for s, row in h["samplers"].items():
+        vs = row.get("vs_reference") or {}
+        if vs.get("real"):
+            (above if vs["ci_low"] > 0 else below).append(f"{s} {_vs_reference_cell(vs)}")
+    label, ref = metric_label(h["metric"]), h["reference"]
+    out = []
+    if above:
+        out.append(f"Beyond the exact softmax ({ref}) on {label}: {', '.join(above)}.")
+    if below:
+        out.append(f"Below the exact softmax ({ref}) on {label}: {', '.join(below)}.")
+    return " ".join(out)
 
 
 # --- How this was made ---------------------------------------------------------------------
