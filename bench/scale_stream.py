@@ -19,6 +19,11 @@ step), the latent synthetic
 clusters, item frequencies estimated online (Yi et al. 2019). Both datasets have the same
 catalog and users, so the model, the optimizer and the pool are the same size and only the
 data grows. Writes bench/scale_stream.json and bench/scale_stream.md.
+
+``--keep-freed-memory`` runs each child with :func:`clusterneg.allocator.keep_freed_memory`
+(as the ``clusterneg`` command does: freed heap memory is kept, never trimmed, so the
+question is whether the heap grows with the data) and writes
+bench/scale_stream_keep.{json,md}.
 """
 
 from __future__ import annotations
@@ -34,9 +39,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def one(directory: Path, batch: int, dim: int, epochs: int, in_batch: bool) -> dict:
+def one(directory: Path, batch: int, dim: int, epochs: int, in_batch: bool,
+        keep: bool = False) -> dict:
     """Train one pass over ``directory`` in this process; report time and peak RSS."""
     import pyarrow.parquet as pq
+
+    from clusterneg.allocator import keep_freed_memory
+
+    kept = keep_freed_memory(children=False) if keep else False
 
     from clusterneg.data.stream import ParquetStream
     from clusterneg.model import ModelConfig
@@ -59,6 +69,7 @@ def one(directory: Path, batch: int, dim: int, epochs: int, in_batch: bool) -> d
                        cfg, frequency=est)
     seconds = time.perf_counter() - t0
     return {"data": directory.name, "in_batch": in_batch, "batch": batch, "dim": dim,
+            "keep_freed_memory": kept,
             "interactions": meta["n_interactions"],
             "items": meta["n_items"], "users": meta["n_users"], "clusters": meta["n_clusters"],
             "examples": res.examples, "steps": res.steps, "seconds": round(seconds, 1),
@@ -77,13 +88,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--in-batch", action="store_true",
                     help="also in-batch negatives (a [B, B] softmax per step: far slower)")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="each child keeps freed memory (clusterneg.allocator), as the CLI does")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.batch, args.dim, args.epochs, args.in_batch)))
+        print(json.dumps(one(args.one, args.batch, args.dim, args.epochs, args.in_batch,
+                             args.keep_freed_memory)))
         return
     procs = [subprocess.Popen([sys.executable, __file__, "--one", str(d), "--batch",
                                str(args.batch), "--dim", str(args.dim), "--epochs",
-                               str(args.epochs), *(["--in-batch"] if args.in_batch else [])],
+                               str(args.epochs), *(["--in-batch"] if args.in_batch else []),
+                               *(["--keep-freed-memory"] if args.keep_freed_memory else [])],
                               stdout=subprocess.PIPE, text=True)
              for d in args.dirs]  # in parallel: each process's peak RSS is its own
     rows = []
@@ -96,9 +111,11 @@ def main() -> None:
     ratio = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
     result = {"command": "PYTHONPATH=src OMP_NUM_THREADS=1 nice python bench/scale_stream.py "
                          + ("--in-batch " if args.in_batch else "")
+                         + ("--keep-freed-memory " if args.keep_freed_memory else "")
                          + " ".join(str(d) for d in args.dirs),
               "runs": rows, "peak_rss_ratio_last_over_first": round(ratio, 3)}
-    (HERE / "scale_stream.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "scale_stream_keep" if args.keep_freed_memory else "scale_stream"
+    (HERE / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# Streamed training: peak memory against data size", "",
              f"`{result['command']}`", "",
              "| data | interactions | items | users | steps | examples/s | peak RSS (MB) |",
@@ -107,7 +124,7 @@ def main() -> None:
               f"{r['steps']:,} | {r['examples_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |"
               for r in rows]
     lines += ["", f"Peak RSS ratio, last over first: **{ratio:.3f}** (target <= 1.2).", ""]
-    (HERE / "scale_stream.md").write_text("\n".join(lines))
+    (HERE / f"{name}.md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,22 @@ def test_a_bad_sampler_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_bad_command_line_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """argparse's own errors (missing argument, bad value, unknown option) follow the same
+    contract: one line naming what was wrong, exit code 2, no usage block, nothing written."""
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    for args, word in (([], "--out"), ([str(tmp_path), "--out", str(out), "--negatives",
+                                        "many"], "many"),
+                       ([str(tmp_path), "--out", str(out), "--bogus"], "--bogus")):
+        done = subprocess.run([sys.executable, "-m", "clusterneg.train.distributed", *args],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, args
+        assert done.stderr.count("\n") == 1 and word in done.stderr, done.stderr
+        assert done.stderr.startswith("error: ") and "usage" not in done.stderr
+    assert not out.exists()
+
+
 def _torchrun(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
             "--standalone", "-m", "clusterneg.train.distributed", str(data), "--out",

@@ -33,7 +33,7 @@ import sys
 import time
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -310,8 +310,17 @@ def main(argv: list[str] | None = None) -> None:
     dist.destroy_process_group()
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as the ``clusterneg`` command does: one line
+    on stderr, exit code 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path, help="a clusterneg data synth directory")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--clusters", type=Path, default=None,
