@@ -74,3 +74,56 @@ def test_users_stick_to_few_clusters_and_titles_name_their_cluster(synth_dir: Pa
     vocab = [set().union(*(w for w, c in zip(words, latent, strict=True) if c == k))
              for k in range(8)]
     assert all(not (vocab[a] & vocab[b]) for a in range(8) for b in range(a + 1, 8))
+
+
+def test_facets_without_focus_leave_the_interactions_unchanged(tmp_path: Path) -> None:
+    """The facet draws come after every base draw: with focus 0 the interactions, clusters
+    and item shares are the base generator's, bit for bit."""
+    base = SynthConfig(n_items=300, n_interactions=4_000, n_users=100, n_clusters=6,
+                       shard_rows=1_500, seed=2)
+    a = synthesize(base, tmp_path / "a")
+    b = synthesize(SynthConfig(**{**base.__dict__, "facets": 4}), tmp_path / "b")
+    assert pq.read_table(a / "interactions").equals(pq.read_table(b / "interactions"))
+    la, lb = pq.read_table(a / "latent_items.parquet"), pq.read_table(b / "latent_items.parquet")
+    assert la.column_names == ["item_id", "cluster", "prob"]
+    assert lb.select(la.column_names).equals(la) and "facet" in lb.column_names
+
+
+def test_focused_users_stay_inside_their_facet() -> None:
+    """focus 1, no exploration: every interaction is an item of one of the user's
+    (favourite cluster, favourite facet) pairs; the true item shares match the draws."""
+    from clusterneg.data.synth import draw_chunk, item_probabilities, make_latent
+
+    cfg = SynthConfig(n_items=2_000, n_interactions=1, n_users=50, n_clusters=5, explore=0.0,
+                      facets=4, focus=1.0, seed=1).resolved()
+    lat = make_latent(cfg, np.random.default_rng(0))
+    users, items = draw_chunk(lat, cfg, 20_000, np.random.default_rng(1))
+    fine = lat.item_cluster[items] * 4 + lat.item_facet[items]
+    allowed = lat.user_fav[users] * 4 + lat.user_facet[users]  # [rows, tastes]
+    assert (fine[:, None] == allowed).any(axis=1).all()
+    half = SynthConfig(**{**cfg.__dict__, "focus": 0.5, "explore": 0.1})
+    lat = make_latent(half, np.random.default_rng(0))
+    _, items = draw_chunk(lat, half, 200_000, np.random.default_rng(2))
+    prob = item_probabilities(lat, half)
+    emp = np.bincount(items, minlength=2_000) / len(items)
+    assert abs(prob.sum() - 1) < 1e-9 and np.corrcoef(emp, prob)[0, 1] > 0.99
+    # Pearson's chi-square over the 2,000 items: sampling noise alone gives about 1999
+    # (sd 63); a wrong share for the focused draws would be far above
+    chi2 = (len(items) * (emp - prob) ** 2 / prob).sum()
+    assert chi2 < 1.2 * 1999
+
+
+def test_titles_name_the_facet_and_a_focus_needs_facets(tmp_path: Path, cli_run) -> None:
+    out = synthesize(SynthConfig(n_items=200, n_interactions=500, n_users=20, n_clusters=2,
+                                 facets=3, focus=0.5, seed=0), tmp_path / "f")
+    titles = pq.read_table(out / "items.parquet")["title"].to_pylist()
+    latent = pq.read_table(out / "latent_items.parquet")
+    last = {}
+    for t, c, f in zip(titles, latent["cluster"].to_pylist(), latent["facet"].to_pylist(),
+                       strict=True):
+        last.setdefault((c, f), set()).add(t.split()[-1])
+    assert all(len(w) == 1 for w in last.values())  # one word per (cluster, facet)
+    assert len(set().union(*last.values())) == len(last)
+    code, _, err = cli_run("data", "synth", "--focus", "0.5", "--out", str(tmp_path / "x"))
+    assert code == 2 and "facets" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

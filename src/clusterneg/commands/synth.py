@@ -19,11 +19,15 @@ def synth_command(
     zipf_alpha: float = typer.Option(1.0, help="Popularity exponent."),
     shard_rows: int = typer.Option(1_000_000, help="Rows per Parquet shard."),
     seed: int = typer.Option(0, help="Seed (same seed, same files)."),
+    facets: int = typer.Option(1, help="Sub-topics per cluster (1: none)."),
+    focus: float = typer.Option(
+        0.0, help="Share of a user's in-taste interactions kept inside their favourite facet "
+                  "of the cluster (needs --facets >= 2)."),
 ) -> None:
     """Parquet shards + items table: Zipf popularity, clustered item text, user tastes."""
     cfg = SynthConfig(n_items=items, n_interactions=interactions, n_users=users,
                       n_clusters=clusters, zipf_alpha=zipf_alpha, shard_rows=shard_rows,
-                      seed=seed).resolved()
+                      seed=seed, facets=facets, focus=focus).resolved()
     check_new_dir(out)  # one clear line before any progress output
     with make_progress() as progress:
         path = synthesize(cfg, out, progress=progress)

@@ -9,6 +9,18 @@ shuffled across clusters). Each user has a taste over a few clusters (Dirichlet 
 (or, with probability ``explore``, from the clusters' overall popularity), then an item of
 that cluster by its popularity. Rows are written in time order, ``timestamp`` increasing.
 
+**Facets: taste inside a cluster** (``facets`` > 1, ``focus`` > 0). The base generator picks
+an item inside the chosen cluster by popularity alone, so once a model knows a user's
+clusters nothing inside a cluster separates what the user wants from what they do not:
+same-cluster negatives have nothing to teach there (the regime study's synthetic result,
+``bench/results/regime_reading.md``). With facets, every item also belongs to one of
+``facets`` sub-topics of its cluster (its title's last word names it), every user has one
+favourite facet in each favourite cluster, and an interaction in a favourite cluster stays
+inside that facet with probability ``focus`` (else it picks by popularity from the whole
+cluster, as before). The other facets of a user's cluster are then the negatives the model
+must learn to tell apart: the confusion the paper's same-cluster negatives target. With the
+default ``facets=1`` nothing changes: the same seed gives the same files as before.
+
 Generation is chunked: each shard of ``shard_rows`` rows is drawn from its own generator
 (``SeedSequence(seed).spawn``) and written before the next is drawn, so memory is
 O(items + users + shard_rows), never O(interactions), and the output is deterministic under
@@ -72,6 +84,9 @@ class SynthConfig:
         zipf_alpha: popularity exponent (1.0: classic Zipf).
         tastes: favourite clusters per user.
         explore: probability an interaction ignores the user's taste.
+        facets: sub-topics per cluster (1: none).
+        focus: probability an interaction in a favourite cluster stays inside the user's
+            favourite facet of it (0 with ``facets=1``).
         shard_rows: rows per Parquet shard (and per generation chunk).
         seed: seeds everything.
     """
@@ -85,10 +100,12 @@ class SynthConfig:
     explore: float = 0.1
     shard_rows: int = 1_000_000
     seed: int = 0
+    facets: int = 1
+    focus: float = 0.0
 
     def resolved(self) -> SynthConfig:
         """A copy with defaults filled in, after checking every value."""
-        for name in ("n_items", "n_interactions", "shard_rows", "tastes"):
+        for name in ("n_items", "n_interactions", "shard_rows", "tastes", "facets"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"synth option {name} must be >= 1, got {getattr(self, name)}")
         users = self.n_users if self.n_users is not None else max(1, self.n_interactions // 20)
@@ -99,8 +116,12 @@ class SynthConfig:
                               f"{users} users, {clusters} clusters, {self.n_items} items")
         if not (0.0 <= self.explore <= 1.0) or self.zipf_alpha < 0:
             raise ConfigError("synth needs 0 <= explore <= 1 and zipf_alpha >= 0")
+        if not 0.0 <= self.focus <= 1.0 or (self.focus > 0 and self.facets < 2):
+            raise ConfigError(f"synth needs 0 <= focus <= 1, and facets >= 2 for a focus > 0; "
+                              f"got focus {self.focus}, facets {self.facets}")
         return SynthConfig(self.n_items, self.n_interactions, users, clusters, self.zipf_alpha,
-                           min(self.tastes, clusters), self.explore, self.shard_rows, self.seed)
+                           min(self.tastes, clusters), self.explore, self.shard_rows, self.seed,
+                           self.facets, self.focus)
 
 
 @dataclass
@@ -115,6 +136,9 @@ class Latent:
             so ``searchsorted(cluster_cdf, c + u)`` draws an item of cluster c.
         cluster_prob: float64 [C], each cluster's share of popularity (exploration draws).
         user_fav: int64 [U, tastes] favourite clusters; ``user_weight`` float64 [U, tastes].
+        item_facet: int64 [N] each item's facet (all 0 without facets); ``fine_*``: the
+            same grouping and CDF as ``cluster_*`` over ``cluster * facets + facet``;
+            ``user_facet`` int64 [U, tastes], the favourite facet of each favourite cluster.
     """
 
     item_cluster: np.ndarray
@@ -125,6 +149,25 @@ class Latent:
     cluster_prob: np.ndarray
     user_fav: np.ndarray
     user_weight: np.ndarray
+    item_facet: np.ndarray | None = None
+    fine_items: np.ndarray | None = None
+    fine_start: np.ndarray | None = None
+    fine_cdf: np.ndarray | None = None
+    user_facet: np.ndarray | None = None
+
+
+def grouped_cdf(group: np.ndarray, pop: np.ndarray,
+                n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items grouped by ``group`` (stable), each group's start [G + 1], and ``g +`` the
+    cumulative within-group popularity share, so ``searchsorted(cdf, g + u)`` draws an item
+    of group g by popularity (an empty group has no entries: callers check its start)."""
+    order = np.argsort(group, kind="stable")
+    start = np.searchsorted(group[order], np.arange(n_groups + 1))
+    group_pop = np.bincount(group, weights=pop, minlength=n_groups)
+    within = np.cumsum(pop[order]) - np.repeat(np.cumsum(group_pop) - group_pop,
+                                               np.diff(start))
+    gp = group_pop[group[order]]
+    return order, start, group[order] + within / np.where(gp > 0, gp, 1.0)
 
 
 def make_latent(cfg: SynthConfig, rng: np.random.Generator) -> Latent:
@@ -134,16 +177,19 @@ def make_latent(cfg: SynthConfig, rng: np.random.Generator) -> Latent:
     pop = (rank + 1.0) ** -cfg.zipf_alpha
     cluster = rng.integers(0, c, n)
     cluster[rng.permutation(n)[:c]] = np.arange(c)  # no empty cluster
-    order = np.argsort(cluster, kind="stable")
-    start = np.searchsorted(cluster[order], np.arange(c + 1))
+    order, start, cdf = grouped_cdf(cluster, pop, c)
     cluster_pop = np.bincount(cluster, weights=pop, minlength=c)
-    within = np.cumsum(pop[order]) - np.repeat(np.cumsum(cluster_pop) - cluster_pop,
-                                               np.diff(start))
-    cdf = cluster[order] + within / cluster_pop[cluster[order]]
     users = int(cfg.n_users or 1)
     fav = favourite_clusters(np.log(cluster_pop / pop.sum()), users, cfg.tastes, rng)
     weight = rng.dirichlet(np.full(cfg.tastes, 0.5), size=users)
-    return Latent(cluster, pop, order, start, cdf, cluster_pop / pop.sum(), fav, weight)
+    lat = Latent(cluster, pop, order, start, cdf, cluster_pop / pop.sum(), fav, weight)
+    if cfg.facets > 1:  # drawn after everything above: facets=1 keeps the old streams
+        f = cfg.facets
+        lat.item_facet = rng.integers(0, f, n)
+        lat.fine_items, lat.fine_start, lat.fine_cdf = grouped_cdf(
+            cluster * f + lat.item_facet, pop, c * f)
+        lat.user_facet = rng.integers(0, f, fav.shape)
+    return lat
 
 
 def favourite_clusters(log_p: np.ndarray, users: int, k: int, rng: np.random.Generator,
@@ -161,10 +207,24 @@ def item_probabilities(lat: Latent, cfg: SynthConfig) -> np.ndarray:
     """Each item's true share of interactions, float64 [N] (users drawn uniformly)."""
     c = len(lat.cluster_prob)
     taste = np.bincount(lat.user_fav.ravel(), weights=lat.user_weight.ravel(), minlength=c)
-    cluster_share = (1 - cfg.explore) * taste / taste.sum() + cfg.explore * lat.cluster_prob
+    total = taste.sum()
     within = lat.item_pop / np.bincount(lat.item_cluster, weights=lat.item_pop, minlength=c)[
         lat.item_cluster]
-    return cluster_share[lat.item_cluster] * within
+    if lat.user_facet is None or cfg.focus == 0:
+        cluster_share = (1 - cfg.explore) * taste / total + cfg.explore * lat.cluster_prob
+        return cluster_share[lat.item_cluster] * within
+    f = cfg.facets
+    fine = lat.item_cluster * f + lat.item_facet
+    fine_taste = np.bincount((lat.user_fav * f + lat.user_facet).ravel(),
+                             weights=lat.user_weight.ravel(), minlength=c * f)
+    empty = np.diff(lat.fine_start) == 0  # a focused draw there falls back to the cluster
+    lost = np.bincount(np.arange(c * f) // f, weights=fine_taste * empty, minlength=c)
+    fine_pop = np.bincount(fine, weights=lat.item_pop, minlength=c * f)
+    in_fine = lat.item_pop / fine_pop[fine]
+    cluster_part = ((1 - cfg.explore) * ((1 - cfg.focus) * taste + cfg.focus * lost) / total
+                    + cfg.explore * lat.cluster_prob)
+    fine_part = (1 - cfg.explore) * cfg.focus * fine_taste / total
+    return cluster_part[lat.item_cluster] * within + fine_part[fine] * in_fine
 
 
 def draw_chunk(lat: Latent, cfg: SynthConfig, rows: int,
@@ -179,7 +239,15 @@ def draw_chunk(lat: Latent, cfg: SynthConfig, rows: int,
     cluster[explore] = rng.choice(len(lat.cluster_prob), int(explore.sum()), p=lat.cluster_prob)
     pos = np.searchsorted(lat.cluster_cdf, cluster + rng.random(rows), side="right")
     pos = np.minimum(pos, lat.cluster_start[cluster + 1] - 1)  # float rounding at the edge
-    return users, lat.cluster_items[pos]
+    items = lat.cluster_items[pos]
+    if lat.user_facet is not None and cfg.focus > 0:  # drawn last: facets=1 keeps the stream
+        fine = cluster * cfg.facets + lat.user_facet[users, pick]
+        focused = (~explore & (rng.random(rows) < cfg.focus)
+                   & (lat.fine_start[fine + 1] > lat.fine_start[fine]))
+        g = fine[focused]
+        at = np.searchsorted(lat.fine_cdf, g + rng.random(len(g)), side="right")
+        items[focused] = lat.fine_items[np.minimum(at, lat.fine_start[g + 1] - 1)]
+    return users, items
 
 
 def cluster_words(n_clusters: int, rng: np.random.Generator) -> list[list[str]]:
@@ -198,7 +266,8 @@ def cluster_words(n_clusters: int, rng: np.random.Generator) -> list[list[str]]:
 
 
 def items_table(lat: Latent, rng: np.random.Generator) -> pa.Table:
-    """``item_id``, ``title`` (three cluster words + two filler words), ``category``."""
+    """``item_id``, ``title`` (three cluster words + two filler words; with facets the last
+    word names the item's facet instead), ``category``."""
     vocab = cluster_words(len(lat.cluster_prob), rng)
     n = len(lat.item_cluster)
     picks = rng.integers(0, WORDS_PER_CLUSTER, (n, 3))
@@ -206,6 +275,12 @@ def items_table(lat: Latent, rng: np.random.Generator) -> pa.Table:
     titles = [f"{vocab[c][a]} {vocab[c][b]} {_FILLER[f]} {vocab[c][d]} {_FILLER[g]}"
               for c, (a, b, d), (f, g) in zip(lat.item_cluster.tolist(), picks.tolist(),
                                                fill.tolist(), strict=True)]
+    if lat.item_facet is not None:  # drawn after the base titles: facets=1 keeps them
+        n_facets = int(lat.item_facet.max()) + 1
+        facet_vocab = cluster_words(len(lat.cluster_prob) * n_facets, rng)
+        titles = [t.rsplit(" ", 1)[0] + " " + facet_vocab[c * n_facets + f][0]
+                  for t, c, f in zip(titles, lat.item_cluster.tolist(),
+                                     lat.item_facet.tolist(), strict=True)]
     names = [" ".join(v[:2]) for v in vocab]
     return pa.table({"item_id": np.arange(n, dtype=np.int64), "title": titles,
                      "category": [names[c] for c in lat.item_cluster.tolist()]})
@@ -238,10 +313,11 @@ def synthesize(cfg: SynthConfig, out: str | Path, progress: object | None = None
 
     def fill(tmp: Path) -> None:
         pq.write_table(items_table(lat, np.random.default_rng(text_seq)), tmp / "items.parquet")
-        pq.write_table(pa.table({"item_id": np.arange(cfg.n_items, dtype=np.int64),
-                                 "cluster": lat.item_cluster,
-                                 "prob": item_probabilities(lat, cfg)}),
-                       tmp / "latent_items.parquet")
+        latent = {"item_id": np.arange(cfg.n_items, dtype=np.int64),
+                  "cluster": lat.item_cluster, "prob": item_probabilities(lat, cfg)}
+        if lat.item_facet is not None:
+            latent["facet"] = lat.item_facet
+        pq.write_table(pa.table(latent), tmp / "latent_items.parquet")
         (tmp / "interactions").mkdir()
         task = progress.add_task("synth", total=n_shards) if progress else None  # type: ignore[attr-defined]
         for k, seq in enumerate(rows_seq.spawn(n_shards)):
