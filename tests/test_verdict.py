@@ -44,3 +44,26 @@ def test_a_single_seed_has_no_plus_minus_zero() -> None:
     two = runs + [{"sampler": "in-batch", "seed": 1, "metrics": {"hr@50": 0.4}},
                   {"sampler": "cluster-goobs", "seed": 1, "metrics": {"hr@50": 0.5}}]
     assert "0.4000 ± 0.1414" in render_markdown({"runs": two}, compare_runs({"runs": two}))
+
+
+def test_a_labelled_method_gets_the_verdict_and_its_other_configurations_are_no_rivals() -> None:
+    """``compare --samplers in-batch,goobs@cs,cluster-goobs@cs`` (no plain cluster-goobs):
+    the verdict is about cluster-goobs@cs against goobs@cs. With the plain method and a
+    second configuration of it, the plain one is the method, and the other configuration,
+    even when better, is not its rival: the rival is the best sampler that is not
+    cluster-goobs."""
+    per_user = {"in-batch": [_per_user(0.2, 3000, 1)], "goobs@cs": [_per_user(0.2, 3000, 2)],
+                "cluster-goobs@cs": [_per_user(0.5, 3000, 3)]}
+    runs = [{"sampler": s, "seed": 0, "metrics": {"hr@50": float(pu[0]["hits@50"].mean())}}
+            for s, pu in per_user.items()]
+    comp = compare_runs({"runs": runs}, per_user, n_boot=300)
+    assert comp.method == "cluster-goobs@cs" and comp.runner_up["sampler"] == "goobs@cs"
+    assert verdict(comp).startswith("Yes: cluster-goobs@cs has the best HR@50 of the 3 ")
+    per_user["cluster-goobs"] = [_per_user(0.3, 3000, 4)]
+    runs.append({"sampler": "cluster-goobs", "seed": 0,
+                 "metrics": {"hr@50": float(per_user["cluster-goobs"][0]["hits@50"].mean())}})
+    comp = compare_runs({"runs": runs}, per_user, n_boot=300)
+    assert comp.method == "cluster-goobs" and comp.runner_up["sampler"] in ("in-batch",
+                                                                            "goobs@cs")
+    text = verdict(comp)
+    assert text.startswith("Yes: cluster-goobs has the best HR@50 of the 3 "), text

@@ -69,6 +69,7 @@ import numpy as np
 
 from clusterneg.eval.significance import paired_bootstrap
 from clusterneg.report.inputs import BASELINE, METHOD, PerUser, order_samplers
+from clusterneg.samplers import spec_name
 
 _SECTIONS = ("metrics", "exposure", "train")
 TESTED_METRICS: tuple[str, ...] = ("hr@50", "hr@100", "recall@50", "ndcg@10", "mrr")
@@ -306,10 +307,33 @@ class Comparison:
         return int(max(ns, default=0))
 
 
+def method_spec(samplers: Sequence[str], method: str = METHOD) -> str:
+    """The spec the verdict is about: ``method`` itself when it ran, else its first labelled
+    spec in report order (``cluster-goobs@cached``), so a comparison of configurations still
+    gets a verdict; never chosen by a test metric. ``method`` when no spec of it ran.
+
+    Example:
+        >>> method_spec(["in-batch", "cluster-goobs@cs", "cluster-goobs@r7"])
+        'cluster-goobs@cs'
+        >>> method_spec(["in-batch", "cluster-goobs", "cluster-goobs@cs"])
+        'cluster-goobs'
+    """
+    if method in samplers:
+        return method
+    return next((s for s in samplers if spec_name(s) == method), method)
+
+
+def _n_compared(comp: Comparison) -> int:
+    """The method's spec and every sampler that is not a configuration of the method."""
+    return 1 + sum(spec_name(s) != spec_name(comp.method) for s in comp.samplers)
+
+
 def best_other(comp: Comparison, metric: str) -> str | None:
-    """The sampler other than the method with the best mean on ``metric`` (None if none)."""
+    """The best mean on ``metric`` among the samplers that are not the method (no spec of
+    it: another configuration of the method is not its rival), or None."""
     sign = 1.0 if higher_is_better(metric) else -1.0
-    cands = [(sign * comp.mean(s, metric), s) for s in comp.samplers if s != comp.method]
+    mine = spec_name(comp.method)
+    cands = [(sign * comp.mean(s, metric), s) for s in comp.samplers if spec_name(s) != mine]
     cands = [(v, s) for v, s in cands if not math.isnan(v)]
     return max(cands)[1] if cands else None
 
@@ -339,18 +363,18 @@ def compare_runs(
     """
     runs = results.get("runs") or []
     summary = summarize(runs) if runs else dict(results.get("summary") or {})
-    comp = Comparison(
-        order_samplers(list(summary)), summary, relative_change(summary),
-        verdict_metric=verdict_metric,
-    )
+    order = order_samplers(list(summary))
+    comp = Comparison(order, summary, relative_change(summary), method=method_spec(order),
+                      verdict_metric=verdict_metric)
     if not per_user:
         return comp
     tested = tuple(dict.fromkeys((*TESTED_METRICS, verdict_metric)))
     comp.significance = significance(per_user, BASELINE, tested, n_boot, seed)
     rival = best_other(comp, verdict_metric)
-    if rival and per_user.get(rival) and per_user.get(METHOD):
+    if rival and per_user.get(rival) and per_user.get(comp.method):
         try:
-            test = paired_compare(per_user[rival], per_user[METHOD], verdict_metric, n_boot, seed)
+            test = paired_compare(per_user[rival], per_user[comp.method], verdict_metric,
+                                  n_boot, seed)
             comp.runner_up = {"sampler": rival, **test}
         except KeyError:
             comp.runner_up = None
@@ -508,7 +532,7 @@ def verdict(comp: Comparison) -> str:
         )
     elif better:
         head = (
-            f"Yes: {method} has the best {label} of the {len(comp.samplers)} samplers{seeds}, "
+            f"Yes: {method} has the best {label} of the {_n_compared(comp)} samplers{seeds}, "
             f"{fmt_value(metric, mine)}, {fmt_pct(margin)} over the runner-up {rival} at "
             f"{fmt_value(metric, theirs)}{_interval(runner)}"
         )
