@@ -72,12 +72,14 @@ N_CLUSTERS, BATCH = 300, 256
 SLOT_LAYOUT = "_slot_layout"  # a bench-only flag: keep the pool's rows by slot
 
 
-def variants(towers: str, negatives: int | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
+def variants(towers: str, negatives: int | None = None,
+             ratio: str | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
     """label -> (sampler, options); "shared" draws the random negatives once per batch (mixed
     negative sampling, Yang et al. 2020): each example still has the same number of extra
-    negatives. ``negatives`` overrides the towers' count (cluster:random 1:(negatives - 1))."""
+    negatives. ``negatives`` overrides the towers' count (cluster:random 1:(negatives - 1)
+    unless ``ratio`` sets it)."""
     k = TOWERS[towers]["n_negatives"] if negatives is None else negatives
-    ratio = f"1:{k - 1}"
+    ratio = ratio or f"1:{k - 1}"
     return {
         "in-batch": ("in-batch", {}),
         "goobs": ("goobs", {"n_negatives": k}),
@@ -131,8 +133,8 @@ class Runner:
     """One sampler with its own model and optimiser, stepping the trainer's train_step."""
 
     def __init__(self, label: str, data: TrainData, threads: int, towers: str = "content",
-                 negatives: int | None = None) -> None:
-        name, options = variants(towers, negatives)[label]
+                 negatives: int | None = None, ratio: str | None = None) -> None:
+        name, options = variants(towers, negatives, ratio)[label]
         cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads)
         model_cfg = ModelConfig(dim=64, user_id=False, content=TOWERS[towers]["content"])
         self.model = build_model(data, model_cfg, seed=0)
@@ -264,6 +266,9 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=None,
                     help="extra negatives per example (default: 16 content, 32 id), "
                          "cluster:random 1:(N-1)")
+    ap.add_argument("--ratio", default=None,
+                    help="cluster:random ratio of the cluster-goobs variants (default "
+                         "1:(N-1), one same-cluster negative per example)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated labels among {list(VARIANTS)}")
     ap.add_argument("--profile", action="store_true")
@@ -273,19 +278,21 @@ def main() -> None:
     t0 = time.perf_counter()
     data, source = load_train()
     labels = [v for v in args.variants.split(",") if v]
-    runners = {n: Runner(n, data, args.threads, args.towers, args.negatives) for n in labels}
+    runners = {n: Runner(n, data, args.threads, args.towers, args.negatives, args.ratio)
+               for n in labels}
     k = TOWERS[args.towers]["n_negatives"] if args.negatives is None else args.negatives
     res: dict[str, Any] = {
         "command": ("PYTHONPATH=src python bench/bench_speed.py --tag {tag} --rounds {rounds} "
                     "--steps {steps} --threads {threads} --towers {towers} --variants '{variants}'"
                     ).format(**vars(args))
         + ("" if args.negatives is None else f" --negatives {args.negatives}")
+        + ("" if args.ratio is None else f" --ratio {args.ratio}")
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
         "batch": BATCH, "towers": args.towers,
-        "extra_negatives_per_example": k,
-        "variants": {v: variants(args.towers, k)[v] for v in labels},
+        "extra_negatives_per_example": k, "ratio": args.ratio or f"1:{k - 1}",
+        "variants": {v: variants(args.towers, k, args.ratio)[v] for v in labels},
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
@@ -306,7 +313,7 @@ def table(res: dict) -> str:
     t = TOWERS[res.get("towers", "content")]
     towers = "content (id + Linear(384, 64))" if t["content"] else "ID-only"
     k = res["extra_negatives_per_example"]
-    ratio = f"1:{k - 1}"
+    ratio = res.get("ratio") or f"1:{k - 1}"
     lines = [f"# Training speed on amazon-3cat ({res['content']})", "",
              f"`{res['command']}`", "",
              f"Batch {res['batch']}, {towers} towers, {k} extra negatives per "

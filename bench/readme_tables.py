@@ -20,7 +20,7 @@ ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-go
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
 COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
-                "amazon-3cat-paper-4way-3seed",
+                "amazon-3cat-content-cs-3seed", "amazon-3cat-paper-4way-3seed",
                 "amazon-3cat-paper-cached-3seed", "amazon-office", "ml-100k"]
 
 
@@ -35,12 +35,18 @@ def compare_table(path: Path) -> str:
              f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
              "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
              "| examples/s |", "|---|---|---|---|---|---|---|---|"]
-    cached = {r["sampler"] for r in res["runs"]
-              if r["config"]["train"].get("sampler_options", {}).get("cached_vectors")}
-    for s in [x for x in ORDER if x in summ]:
+    options = {r["sampler"]: r["config"]["train"].get("sampler_options", {})
+               for r in res["runs"]}
+    # a labelled spec (goobs@cs) after its sampler, in the order given
+    specs = sorted((x for x in summ if x.partition("@")[0] in ORDER),
+                   key=lambda x: (ORDER.index(x.partition("@")[0]), "@" in x))
+    for s in specs:
         m = summ[s]
         rel = m["hr@50"]["mean"] / base - 1
-        label = f"{s} (cached vectors)" if s in cached else s
+        notes = [text for key, text in (("cached_vectors", "cached vectors"),
+                                         ("shared", "random negatives shared by the batch"))
+                 if options.get(s, {}).get(key)]
+        label = f"{s} ({', '.join(notes)})" if notes else s
         lines.append(
             f"| {label} | {m['hr@50']['mean']:.4f} ± {m['hr@50']['std']:.4f} | {rel:+.1%} | "
             f"{m['hr@100']['mean']:.4f} | {m['ndcg@10']['mean']:.4f} | "
