@@ -157,17 +157,18 @@ class Latent:
 
 
 def grouped_cdf(group: np.ndarray, pop: np.ndarray,
-                n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Items grouped by ``group`` (stable), each group's start [G + 1], and ``g +`` the
+                n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Items grouped by ``group`` (stable), each group's start [G + 1], ``g +`` the
     cumulative within-group popularity share, so ``searchsorted(cdf, g + u)`` draws an item
-    of group g by popularity (an empty group has no entries: callers check its start)."""
+    of group g by popularity (an empty group has no entries: callers check its start), and
+    each group's total popularity [G]."""
     order = np.argsort(group, kind="stable")
     start = np.searchsorted(group[order], np.arange(n_groups + 1))
     group_pop = np.bincount(group, weights=pop, minlength=n_groups)
     within = np.cumsum(pop[order]) - np.repeat(np.cumsum(group_pop) - group_pop,
                                                np.diff(start))
     gp = group_pop[group[order]]
-    return order, start, group[order] + within / np.where(gp > 0, gp, 1.0)
+    return order, start, group[order] + within / np.where(gp > 0, gp, 1.0), group_pop
 
 
 def make_latent(cfg: SynthConfig, rng: np.random.Generator) -> Latent:
@@ -177,8 +178,7 @@ def make_latent(cfg: SynthConfig, rng: np.random.Generator) -> Latent:
     pop = (rank + 1.0) ** -cfg.zipf_alpha
     cluster = rng.integers(0, c, n)
     cluster[rng.permutation(n)[:c]] = np.arange(c)  # no empty cluster
-    order, start, cdf = grouped_cdf(cluster, pop, c)
-    cluster_pop = np.bincount(cluster, weights=pop, minlength=c)
+    order, start, cdf, cluster_pop = grouped_cdf(cluster, pop, c)
     users = int(cfg.n_users or 1)
     fav = favourite_clusters(np.log(cluster_pop / pop.sum()), users, cfg.tastes, rng)
     weight = rng.dirichlet(np.full(cfg.tastes, 0.5), size=users)
@@ -186,7 +186,7 @@ def make_latent(cfg: SynthConfig, rng: np.random.Generator) -> Latent:
     if cfg.facets > 1:  # drawn after everything above: facets=1 keeps the old streams
         f = cfg.facets
         lat.item_facet = rng.integers(0, f, n)
-        lat.fine_items, lat.fine_start, lat.fine_cdf = grouped_cdf(
+        lat.fine_items, lat.fine_start, lat.fine_cdf, _ = grouped_cdf(
             cluster * f + lat.item_facet, pop, c * f)
         lat.user_facet = rng.integers(0, f, fav.shape)
     return lat

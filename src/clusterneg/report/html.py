@@ -29,6 +29,7 @@ from clusterneg.report.summary import (
     best_vs_rows,
     beyond_reference_sentence,
     compare_runs,
+    fmt_ci,
     fmt_pct,
     fmt_value,
     headroom,
@@ -72,7 +73,7 @@ def _change(comp: Comparison, sampler: str, metric: str) -> str:
     test = comp.significance.get(sampler, {}).get(metric)
     text = fmt_pct(rel)
     if test:
-        text += f" [{fmt_pct(test['rel_ci_low'])}, {fmt_pct(test['rel_ci_high'])}]"
+        text += " " + fmt_ci(test["rel_ci_low"], test["rel_ci_high"])
         if test["real"]:
             return f'<span class="chg real" title="95% CI excludes 0">{esc(text)} ✓</span>'
     return f'<span class="chg">{esc(text)}</span>'

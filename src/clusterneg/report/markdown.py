@@ -15,6 +15,7 @@ from clusterneg.report.summary import (
     Comparison,
     best_vs_rows,
     beyond_reference_sentence,
+    fmt_ci,
     fmt_pct,
     fmt_value,
     headroom,
@@ -59,7 +60,7 @@ def change_cell(comp: Comparison, sampler: str, metric: str) -> str:
     test = comp.significance.get(sampler, {}).get(metric)
     if not test:
         return rel
-    ci = f"[{fmt_pct(test['rel_ci_low'])}, {fmt_pct(test['rel_ci_high'])}]"
+    ci = fmt_ci(test["rel_ci_low"], test["rel_ci_high"])
     return f"{rel} {ci}" + (f" {REAL_MARK}" if test["real"] else "")
 
 

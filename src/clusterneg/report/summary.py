@@ -573,11 +573,11 @@ def headroom(comp: Comparison, metric: str = "hr@50",
     lo, hi = test.get("rel_ci_low", math.nan), test.get("rel_ci_high", math.nan)
     flat = (lo <= 0 <= hi) if test else abs(h) < FLAT
     rows = {}
+    ref = comp.mean(reference, metric)
     for s in comp.samplers:
         if s in (comp.baseline, reference):
             continue
         gain = comp.relative.get(s, {}).get(metric, math.nan)
-        ref = comp.mean(reference, metric)
         vs = {"change": comp.mean(s, metric) / ref - 1 if ref else math.nan,
               "ci_low": math.nan, "ci_high": math.nan, "real": False}
         t = comp.vs_reference.get(s) if metric == comp.verdict_metric else None
@@ -598,8 +598,7 @@ def headroom_sentence(h: dict[str, Any], baseline: str = "in-batch") -> str:
         'No headroom: the exact softmax (full) is +0.4% ['
     """
     label = metric_label(h["metric"])
-    ci = ("" if math.isnan(h["ci_low"]) else
-          f" [{fmt_pct(h['ci_low'])}, {fmt_pct(h['ci_high'])}]")
+    ci = "" if math.isnan(h["ci_low"]) else " " + fmt_ci(h["ci_low"], h["ci_high"])
     size = f"{fmt_pct(h['headroom'])}{ci} on {label} over {baseline}"
     if h["flat"]:
         return (f"No headroom: the exact softmax ({h['reference']}) is {size}, so {baseline} + "
@@ -629,7 +628,7 @@ def headroom_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 def _vs_reference_cell(vs: dict[str, Any] | None) -> str:
     if not vs or math.isnan(vs["change"]):
         return "—"
-    ci = "" if math.isnan(vs["ci_low"]) else f" [{fmt_pct(vs['ci_low'])}, {fmt_pct(vs['ci_high'])}]"
+    ci = "" if math.isnan(vs["ci_low"]) else " " + fmt_ci(vs["ci_low"], vs["ci_high"])
     return fmt_pct(vs["change"]) + ci
 
 
@@ -778,3 +777,13 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
     if is_missing(x):
         return "—"
     return f"{100 * x:+.{digits}f}%"
+
+
+def fmt_ci(low: float | None, high: float | None) -> str:
+    """A relative interval as the tables print it: ``[+1.1%, +7.2%]``.
+
+    Example:
+        >>> fmt_ci(0.011, 0.072), fmt_ci(-0.0049, 0.02)
+        ('[+1.1%, +7.2%]', '[-0.5%, +2.0%]')
+    """
+    return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
