@@ -156,6 +156,12 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("config-unknown-key", [*T, "--config", "{w}/unknown.yaml"], 2, "lerning_rate"),
     ("config-lr-word", [*T, "--config", "{w}/lrword.yaml"], 2, "lr"),
     ("config-lr-nan", [*T, "--config", "{w}/lrnan.yaml"], 2, "--lr"),
+    # data synth's sub-topics: a focus needs facets, and both have bounds
+    ("synth-focus-without-facets", ["data", "synth", "--focus", "0.5", "--out", "{w}/syn"], 2,
+     "facets"),
+    ("synth-focus-above-one", ["data", "synth", "--facets", "4", "--focus", "1.5", "--out",
+                               "{w}/syn"], 2, "focus"),
+    ("synth-zero-facets", ["data", "synth", "--facets", "0", "--out", "{w}/syn"], 2, "facets"),
 ]
 
 
