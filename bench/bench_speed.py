@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import math
 import os
 import platform
 import pstats
@@ -49,15 +50,18 @@ from clusterneg.train.config import TrainConfig
 from clusterneg.train.trainer import TrainData, build_model, sampler_context, train_step
 
 try:
-    from clusterneg.train.trainer import make_optimizer
-except ImportError:  # the code before issue 12's changes: plain Adam, as its trainer built
-    def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-try:
-    from clusterneg.train.trainer import reuse_embedding_grads
-except ImportError:  # the code before issue 12's speed work (session 3)
-    reuse_embedding_grads = None
+    from clusterneg.train.optimizer import make_optimizer, reuse_embedding_grads
+except ImportError:  # the code before the optimizer module (session 10)
+    try:
+        from clusterneg.train.trainer import make_optimizer
+    except ImportError:  # the code before issue 12's changes: plain Adam
+        def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+            return torch.optim.Adam(model.parameters(), lr=cfg.lr,
+                                    weight_decay=cfg.weight_decay)
+    try:
+        from clusterneg.train.trainer import reuse_embedding_grads
+    except ImportError:  # the code before issue 12's speed work (session 3)
+        reuse_embedding_grads = None
 
 OUT = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
@@ -112,6 +116,14 @@ def variants(towers: str, negatives: int | None = None,
 
 
 VARIANTS = [v for v in variants("content") if v != "full"]
+LAZY = " lazy"  # a label suffix: the same sampler trained with --optimizer lazy-adam
+
+
+def base_label(label: str) -> tuple[str, str]:
+    """(variant label, optimizer) of a label such as ``"goobs cached shared lazy"``."""
+    if label.endswith(LAZY):
+        return label[: -len(LAZY)], "lazy-adam"
+    return label, "adam"
 
 
 def load_train(seed: int = 0) -> tuple[TrainData, str]:
@@ -134,11 +146,13 @@ class Runner:
 
     def __init__(self, label: str, data: TrainData, threads: int, towers: str = "content",
                  negatives: int | None = None, ratio: str | None = None) -> None:
-        name, options = variants(towers, negatives, ratio)[label]
-        cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads)
+        base, optimizer = base_label(label)
+        name, options = variants(towers, negatives, ratio)[base]
+        cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads,
+                          **({"optimizer": optimizer} if optimizer != "adam" else {}))
         model_cfg = ModelConfig(dim=64, user_id=False, content=TOWERS[towers]["content"])
         self.model = build_model(data, model_cfg, seed=0)
-        if reuse_embedding_grads is not None:  # as train() does on the CPU
+        if reuse_embedding_grads is not None and optimizer == "adam":  # as train() on the CPU
             reuse_embedding_grads(self.model)
         self.ctx = sampler_context(data, cfg)
         slot_layout = bool(options.pop(SLOT_LAYOUT, False))
@@ -191,11 +205,19 @@ def throughput(runners: dict[str, Runner], data: TrainData, rounds: int, steps: 
     eps_wall = {n: BATCH / statistics.median(v) for n, v in walls.items()}
     return {"clock": "process CPU time (1 thread)", "examples_per_s_median": eps,
             "ratio_to_in_batch": {n: eps[n] / eps["in-batch"] for n in eps},
+            # each sampler against in-batch under the same optimiser (lazy variants)
+            "ratio_to_in_batch_same_optimizer": {n: eps[n] / eps.get(_in_batch_of(n), math.nan)
+                                                 for n in eps},
             "wall_examples_per_s_median": eps_wall,
             "wall_ratio_to_in_batch": {n: eps_wall[n] / eps_wall["in-batch"] for n in eps},
             "step_ms_median": {n: 1e3 * statistics.median(v) for n, v in times.items()},
             "step_ms_p90": {n: 1e3 * float(np.percentile(v, 90)) for n, v in times.items()},
             "rounds": rounds, "steps_per_round": steps}
+
+
+def _in_batch_of(label: str) -> str:
+    """The in-batch label trained with the same optimiser as ``label``."""
+    return "in-batch" + (LAZY if base_label(label)[1] == "lazy-adam" else "")
 
 
 def refresh_cost(runners: dict[str, Runner], tp: dict, repeats: int = 3) -> dict:
@@ -218,7 +240,9 @@ def refresh_cost(runners: dict[str, Runner], tp: dict, repeats: int = 3) -> dict
         step = tp["step_ms_median"][name] + (ms / every if every else 0.0)
         out[name] = {"refresh_ms": ms, "refresh_every": every, "filled_slots": s.pool.n_filled,
                      "amortized_step_ms": step,
-                     "amortized_ratio_to_in_batch": tp["step_ms_median"]["in-batch"] / step}
+                     "amortized_ratio_to_in_batch":
+                         tp["step_ms_median"].get(_in_batch_of(name),
+                                                  tp["step_ms_median"]["in-batch"]) / step}
     return out
 
 
@@ -292,7 +316,7 @@ def main() -> None:
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
         "batch": BATCH, "towers": args.towers,
         "extra_negatives_per_example": k, "ratio": args.ratio or f"1:{k - 1}",
-        "variants": {v: variants(args.towers, k, args.ratio)[v] for v in labels},
+        "variants": {v: variants(args.towers, k, args.ratio)[base_label(v)[0]] for v in labels},
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
@@ -325,8 +349,18 @@ def table(res: dict) -> str:
              "| sampler | examples/s (CPU time) | x in-batch | CPU ms/step median | p90 | "
              "examples/s (wall) | x in-batch (wall) |",
              "|---|---|---|---|---|---|---|"]
+    same = tp.get("ratio_to_in_batch_same_optimizer", {})
+    lazy = any(base_label(n)[1] == "lazy-adam" for n in tp["examples_per_s_median"])
+    if lazy:
+        lines[-2:] = ["*lazy*: trained with `--optimizer lazy-adam` (Adam on the looked-up "
+                      "embedding rows only); *x in-batch (same optimiser)*: against in-batch "
+                      "trained with the same optimiser.", "",
+                      "| sampler | examples/s (CPU time) | x in-batch | x in-batch (same "
+                      "optimiser) | CPU ms/step median | p90 | examples/s (wall) | "
+                      "x in-batch (wall) |", "|---|---|---|---|---|---|---|---|"]
     for n, eps in tp["examples_per_s_median"].items():
-        lines.append(f"| {n} | {eps:,.0f} | {tp['ratio_to_in_batch'][n]:.3f} | "
+        mid = f"{same.get(n, math.nan):.3f} | " if lazy else ""
+        lines.append(f"| {n} | {eps:,.0f} | {tp['ratio_to_in_batch'][n]:.3f} | {mid}"
                      f"{tp['step_ms_median'][n]:.1f} | {tp['step_ms_p90'][n]:.1f} | "
                      f"{tp['wall_examples_per_s_median'][n]:,.0f} | "
                      f"{tp['wall_ratio_to_in_batch'][n]:.3f} |")
@@ -334,7 +368,8 @@ def table(res: dict) -> str:
         lines.append(f"\n*{n}*: one refresh of the {r['filled_slots']:,} pooled vectors "
                      f"costs {r['refresh_ms']:.0f} ms CPU; spread over its refresh_every="
                      f"{r['refresh_every']} steps the step is {r['amortized_step_ms']:.2f} ms, "
-                     f"**{r['amortized_ratio_to_in_batch']:.3f}x in-batch**.")
+                     f"**{r['amortized_ratio_to_in_batch']:.3f}x in-batch**"
+                     + (" (same optimiser)." if base_label(n)[1] == "lazy-adam" else "."))
     if "profile" in res:
         lines += ["", "Profile (torch.profiler, self CPU time; top ops, % of the step):", ""]
         for n, p in res["profile"].items():

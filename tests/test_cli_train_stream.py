@@ -91,11 +91,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, case: str,
     assert not (tmp_path / "run").exists()
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("optimizer", ["adam", "lazy-adam"])
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path,
+                                                             optimizer: str) -> None:
+    """Also for lazy Adam, whose state is two optimisers (rows of the tables, the rest)."""
     syn = synthesize(SynthConfig(n_items=200, n_interactions=4_000, n_users=100, n_clusters=5,
                                  shard_rows=700, seed=3), tmp_path / "syn")
     ref, run, state = tmp_path / "ref", tmp_path / "run", tmp_path / "run.state"
-    common = ("--epochs", "4", "--checkpoint-every", "23")
+    common = ("--epochs", "4", "--checkpoint-every", "23", "--optimizer", optimizer)
     assert _cli(*_train_args(syn, ref, *common)).returncode == 0
     kill_after_checkpoint([sys.executable, "-m", "clusterneg.cli",
                            *_train_args(syn, run, *common)], _env(), [state])

@@ -7,7 +7,7 @@ import copy
 import torch
 
 from clusterneg.model import ModelConfig, TwoTower
-from clusterneg.train.trainer import reuse_embedding_grads
+from clusterneg.train.optimizer import reuse_embedding_grads
 
 
 def _model() -> TwoTower:

@@ -18,7 +18,8 @@ from clusterneg.samplers import build_sampler
 from clusterneg.samplers.base import SamplerBase
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
 from clusterneg.train.config import TrainConfig
-from clusterneg.train.trainer import candidate_vectors, make_optimizer, train_step
+from clusterneg.train.optimizer import make_optimizer
+from clusterneg.train.trainer import candidate_vectors, train_step
 
 N_ITEMS, N_USERS = 30, 5
 

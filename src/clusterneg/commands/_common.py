@@ -35,6 +35,9 @@ err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True
 Split = Annotated[str, typer.Option(help="auto, leave-last-out, random, temporal.")]
 UserId = Annotated[bool, typer.Option(help="User-id embedding in the user tower.")]
 Threads = Annotated[int, typer.Option(help="torch threads (0: torch's default).")]
+Optimizer = Annotated[str, typer.Option(
+    help="adam (dense Adam) or lazy-adam (Adam on the embedding rows a batch looks up: "
+         "cheaper on large catalogs, not the same update).")]
 # The resumable-state options, declared once for every command that trains (train,
 # train-stream): same names, defaults and help everywhere.
 CheckpointEvery = Annotated[int, typer.Option(

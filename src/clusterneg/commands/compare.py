@@ -12,6 +12,7 @@ import typer
 
 from clusterneg import defaults as D
 from clusterneg.commands._common import (
+    Optimizer,
     Split,
     Threads,
     UserId,
@@ -47,6 +48,7 @@ def compare_command(
     split: Split = "auto",
     epochs: int = typer.Option(D.EPOCHS), batch_size: int = typer.Option(D.BATCH_SIZE),
     lr: float = typer.Option(D.LR), dim: int = typer.Option(D.DIM),
+    optimizer: Optimizer = "adam",
     temperature: float = typer.Option(D.TEMPERATURE),
     history_len: int = typer.Option(D.HISTORY_LEN),
     user_id: UserId = True,
@@ -113,6 +115,7 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
         model=ModelConfig(dim=opts["dim"], temperature=opts["temperature"],
                           history_len=opts["history_len"], user_id=opts["user_id"]).validate(),
         train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"],
+                          optimizer=opts.get("optimizer", "adam"),
                           patience=opts["patience"], logq_correction=opts["logq"],
                           threads=opts["threads"], device=opts["device"]).validate(),
         sampler_options=_sampler_options(opts["option"], chosen),

@@ -14,6 +14,7 @@ import typer
 from clusterneg import defaults as D
 from clusterneg.commands._common import (
     CheckpointEvery,
+    Optimizer,
     Resume,
     Split,
     StateDir,
@@ -45,6 +46,7 @@ def train_command(
     split_seed: int = typer.Option(0, help="Seed of the split."),
     epochs: int = typer.Option(D.EPOCHS), batch_size: int = typer.Option(D.BATCH_SIZE),
     lr: float = typer.Option(D.LR), weight_decay: float = typer.Option(0.0),
+    optimizer: Optimizer = "adam",
     dim: int = typer.Option(D.DIM), temperature: float = typer.Option(D.TEMPERATURE),
     user_id: UserId = True,
     history_len: int = typer.Option(D.HISTORY_LEN), logq: bool = typer.Option(True),
@@ -97,7 +99,8 @@ def build_configs(opts: dict[str, Any]) -> tuple[Any, Any, Any]:
     train_cfg = TrainConfig(
         sampler=parse_sampler_name(opts["sampler"]), sampler_options=parse_options(
             opts["option"]), epochs=opts["epochs"], batch_size=opts["batch_size"],
-        lr=opts["lr"], weight_decay=opts["weight_decay"], logq_correction=opts["logq"],
+        lr=opts["lr"], weight_decay=opts["weight_decay"], optimizer=opts["optimizer"],
+        logq_correction=opts["logq"],
         patience=opts["patience"], max_steps=opts["max_steps"], seed=opts["seed"],
         threads=opts["threads"], device=check_device(opts["device"])).validate()
     return exp, model_cfg, train_cfg

@@ -18,6 +18,7 @@ import typer
 from clusterneg import defaults as D
 from clusterneg.commands._common import (
     CheckpointEvery,
+    Optimizer,
     Resume,
     StateDir,
     Threads,
@@ -48,6 +49,7 @@ def train_stream_command(
     freq_alpha: float = typer.Option(0.01, help="Moving-average rate of the online item "
                                      "frequency estimate (logQ)."),
     lr: float = typer.Option(D.LR), weight_decay: float = typer.Option(0.0),
+    optimizer: Optimizer = "adam",
     dim: int = typer.Option(D.DIM), temperature: float = typer.Option(D.TEMPERATURE),
     user_id: UserId = True,
     logq: bool = typer.Option(True), seed: int = typer.Option(0),
@@ -106,7 +108,8 @@ def build_configs(opts: dict[str, Any]) -> tuple[Any, Any, Any]:
         sampler=parse_sampler_name(opts["sampler"]),
         sampler_options=parse_options(opts["option"]), epochs=opts["epochs"],
         max_steps=opts["max_steps"], batch_size=opts["batch_size"], lr=opts["lr"],
-        weight_decay=opts["weight_decay"], logq_correction=opts["logq"], seed=opts["seed"],
+        weight_decay=opts["weight_decay"], optimizer=opts["optimizer"],
+        logq_correction=opts["logq"], seed=opts["seed"],
         threads=opts["threads"], device=check_device(opts["device"])).validate()
     return src, model_cfg, train_cfg
 

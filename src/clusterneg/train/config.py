@@ -7,6 +7,9 @@ from typing import Any
 
 from clusterneg.errors import ConfigError
 
+#: ``TrainConfig.optimizer`` names (``clusterneg.train.optimizer``)
+OPTIMIZERS = ("adam", "lazy-adam")
+
 
 @dataclass
 class TrainConfig:
@@ -19,7 +22,9 @@ class TrainConfig:
         max_steps: stop after this many optimiser steps (None: no limit).
         batch_size: examples per step B (also the number of in-batch candidates).
         lr: Adam learning rate.
-        weight_decay: Adam weight decay (L2) on all parameters.
+        weight_decay: Adam weight decay (L2) on all parameters (``adam`` only).
+        optimizer: ``adam`` (dense fused Adam) or ``lazy-adam`` (Adam on the embedding rows
+            a batch looked up; ``clusterneg.train.optimizer``).
         logq_correction: subtract log q from every candidate's logit (logQ correction;
             how q is computed is the sampler's ``logq_mode`` option).
         patience: early stopping: epochs without improvement of ``valid_metric`` before stop.
@@ -37,6 +42,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"
     logq_correction: bool = True
     patience: int = 4
     valid_metric: str = "recall@50"
@@ -52,6 +58,12 @@ class TrainConfig:
                 raise ConfigError(f"train option {name} must be positive, got {value}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; "
+                              f"got {self.optimizer!r}")
+        if self.optimizer == "lazy-adam" and self.weight_decay:
+            raise ConfigError("--optimizer lazy-adam has no weight decay; use --optimizer adam "
+                              "or --weight-decay 0")
         if self.batch_size < 2:
             raise ConfigError("batch_size must be at least 2 (in-batch negatives)")
         from clusterneg.samplers import sampler_options

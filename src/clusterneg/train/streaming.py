@@ -36,8 +36,9 @@ from clusterneg.samplers import build_sampler
 from clusterneg.samplers.protocol import Batch, SamplerContext
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
+from clusterneg.train.optimizer import make_optimizer
 from clusterneg.train.state import Checkpointing, LoopState, restore_training, training_payload
-from clusterneg.train.trainer import TrainResult, make_optimizer, train_step
+from clusterneg.train.trainer import TrainResult, train_step
 
 
 @dataclass
