@@ -9,7 +9,8 @@ whatever the batch. ``lazy-adam`` gives the tables sparse gradients and steps th
 "lazy Adam" of TensorFlow Addons' ``LazyAdam`` and torch's :class:`torch.optim.SparseAdam`
 (the same update; a test checks it), the usual choice for large id tables. SparseAdam does
 it with sparse-tensor arithmetic, which on amazon-3cat cost about as much as the dense pass
-it replaces (a profile not committed); :class:`LazyAdam` gathers the rows, updates them and scatters them back.
+it replaces (a profile not committed); :class:`LazyAdam` gathers the rows, updates them and
+scatters them back.
 
 Lazy Adam is not dense Adam's update: a row not looked up keeps its weights instead of
 drifting on its decaying moments, so metrics move (``bench/`` measures by how much).
