@@ -41,6 +41,10 @@ def test_compare_runs_one_sampler_twice_with_its_own_options(tiny_compare) -> No
     report = (out / "results.md").read_text()
     assert "goobs@cached" in report
     assert "goobs@cached" in json.dumps(results["significance"])  # paired like any sampler
+    # the epoch lines on stderr name the labelled spec, not only the sampler
+    lines = err.splitlines()
+    assert any(m.startswith("goobs@cached seed 0 epoch 1/1") for m in lines), err
+    assert any(m.startswith("goobs seed 0 epoch 1/1") for m in lines), err
 
 
 @pytest.mark.parametrize(("samplers", "options", "expect"), [

@@ -139,7 +139,8 @@ def _run_one(
     model_cfg = replace(cfg.model, temperature=trial.temperature)
     train_cfg = replace(cfg.train, sampler=sampler_of(sampler), sampler_options=opts,
                         seed=seed)
-    return run(prep, model_cfg, train_cfg, progress=progress, keep_model=keep_model)
+    return run(prep, model_cfg, train_cfg, progress=progress, keep_model=keep_model,
+               label=sampler)
 
 
 # --- Several runs at once (issue 12: the comparison's wall time) ----------------------------

@@ -219,10 +219,11 @@ def validation_users(prep: Prepared) -> np.ndarray | None:
 def run(
     prep: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig,
     out_dir: Path | None = None, progress: Any | None = None, keep_model: bool = False,
-    checkpoint: Any | None = None,
+    checkpoint: Any | None = None, label: str | None = None,
 ) -> RunResult:
     """Train one configuration on ``prep`` and evaluate it on the test split (``checkpoint``:
-    a :class:`~clusterneg.train.state.Checkpointing` for resumable training, or None)."""
+    a :class:`~clusterneg.train.state.Checkpointing` for resumable training, or None;
+    ``label``: the name its log lines and progress bar show, e.g. ``goobs@cached``)."""
     use_content = prep.config.use_content and prep.content is not None
 
     sample = validation_users(prep)
@@ -231,7 +232,7 @@ def run(
         return evaluate_model(model, prep, "valid", users=sample).summary
 
     res = train(prep.train_data(use_content), model_cfg, train_cfg, eval_fn=valid_fn,
-                progress=progress, checkpoint=checkpoint)
+                progress=progress, checkpoint=checkpoint, label=label)
     ev = evaluate_model(res.model, prep, "test")
     config = {"experiment": prep.config.to_dict(), "model": model_cfg.to_dict(),
               "train": train_cfg.to_dict(), "sampler": res.sampler.config_dict()}

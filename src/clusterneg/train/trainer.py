@@ -210,6 +210,7 @@ def train(
     progress: Any | None = None,
     sampler_options: dict[str, Any] | None = None,
     checkpoint: Checkpointing | None = None,
+    label: str | None = None,
 ) -> TrainResult:
     """Train a two-tower model with the configured sampler; keep the best validation epoch.
 
@@ -220,6 +221,8 @@ def train(
         eval_fn: model -> validation metrics (must contain ``cfg.valid_metric``); None trains
             for ``cfg.epochs`` without early stopping.
         progress: a ``rich.progress.Progress`` to report to, or None for silence.
+        label: the name log lines and the progress bar show (default: the sampler's name;
+            ``compare`` passes a labelled spec such as ``goobs@cached``).
         checkpoint: write resumable state every N steps and/or resume from the newest one
             (:class:`~clusterneg.train.state.Checkpointing`), or None.
 
@@ -237,7 +240,8 @@ def train(
     sampler = build_sampler(cfg.sampler, ctx, **opts)
     opt = make_optimizer(model, cfg)
     result = TrainResult(model=model, sampler=sampler)
-    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result, checkpoint)
+    _loop(data, cfg, model, sampler, ctx, opt, eval_fn, progress, result, checkpoint,
+          label or cfg.sampler)
     return result
 
 
@@ -245,6 +249,7 @@ def _loop(
     data: TrainData, cfg: TrainConfig, model: TwoTower, sampler: NegativeSampler,
     ctx: SamplerContext, opt: torch.optim.Optimizer, eval_fn: EvalFn | None,
     progress: Any | None, result: TrainResult, ckpt: Checkpointing | None = None,
+    name: str = "",
 ) -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
     users = torch.from_numpy(data.train.user).to(cfg.device)  # moved once, not per step
@@ -253,7 +258,8 @@ def _loop(
     unit_weights = bool((weights == 1).all())
     steps_per_epoch = math.ceil(len(users) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else cfg.max_steps
-    task = progress.add_task(f"train {cfg.sampler}", total=total) if progress else None
+    name = name or cfg.sampler
+    task = progress.add_task(f"train {name}", total=total) if progress else None
     st, t0 = LoopState(), time.perf_counter()
     if ckpt is not None and ckpt.resume:
         st = restore_training(ckpt.load(), model, opt, sampler, result).to(cfg.device)
@@ -281,7 +287,7 @@ def _loop(
             if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                 break
         result.train_seconds += time.perf_counter() - t_ep
-        if _end_epoch(cfg, model, eval_fn, result, st):
+        if _end_epoch(cfg, model, eval_fn, result, st, name):
             break
     if progress is not None:
         progress.update(task, completed=total)
@@ -293,7 +299,7 @@ def _loop(
 
 
 def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
-               result: TrainResult, st: LoopState) -> bool:
+               result: TrainResult, st: LoopState, name: str) -> bool:
     """Record the epoch, validate, update early stopping; True when training should stop."""
     epoch = st.epoch
     row: dict[str, Any] = {"epoch": epoch, "loss": st.mean_loss(),
@@ -309,7 +315,7 @@ def _end_epoch(cfg: TrainConfig, model: TwoTower, eval_fn: EvalFn | None,
         else:
             st.bad += 1
         log.info("%s seed %d epoch %d/%d: loss %.4f, valid %s %.4f (best %.4f at epoch %d)",
-                 cfg.sampler, cfg.seed, epoch + 1, cfg.epochs, row["loss"],
+                 name, cfg.seed, epoch + 1, cfg.epochs, row["loss"],
                  cfg.valid_metric, score, result.best_valid, result.best_epoch + 1)
     result.epochs.append(row)
     st.next_epoch()
