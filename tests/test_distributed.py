@@ -47,6 +47,20 @@ def test_two_ranks_hold_the_same_pool_and_weights_and_learn(tmp_path: Path) -> N
     assert (out / "model" / "model.safetensors").exists()
 
 
+def test_two_ranks_with_lazy_adam_all_reduce_sparse_rows_and_stay_equal(tmp_path: Path) -> None:
+    """--optimizer lazy-adam under DDP (gloo): the tables' sparse gradients are all-reduced
+    as rows, both ranks apply the same row updates, so the weights stay identical."""
+    data = synthesize(SynthConfig(n_items=300, n_interactions=6_000, n_users=150,
+                                  n_clusters=6, shard_rows=1_000, seed=4), tmp_path / "d")
+    out = tmp_path / "run"
+    _two_ranks(data, out, "--batch-size", "32", "--steps", "60", "--negatives", "8",
+               "--optimizer", "lazy-adam")
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["weights_checksum"] == ranks[1]["weights_checksum"]
+    for r in ranks:
+        assert np.mean(r["losses"][-10:]) < np.mean(r["losses"][:10])
+
+
 def test_two_ranks_hold_the_same_cached_vectors(tmp_path: Path) -> None:
     """cached_vectors under torchrun: each rank writes the global batch's item vectors
     (gathered like the ids) and refreshes from identical weights, so the pools' vectors
@@ -90,7 +104,10 @@ def test_a_bad_command_line_is_one_line_and_exit_2(tmp_path: Path) -> None:
     out = tmp_path / "run"
     for args, word in (([], "--out"), ([str(tmp_path), "--out", str(out), "--negatives",
                                         "many"], "many"),
-                       ([str(tmp_path), "--out", str(out), "--bogus"], "--bogus")):
+                       ([str(tmp_path), "--out", str(out), "--bogus"], "--bogus"),
+                       ([str(tmp_path), "--out", str(out), "--optimizer", "sgd"], "sgd"),
+                       ([str(tmp_path), "--out", str(out), "--optimizer", "lazy-adam",
+                         "--device", "cuda"], "gloo")):
         done = subprocess.run([sys.executable, "-m", "clusterneg.train.distributed", *args],
                               env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2, args

@@ -44,7 +44,7 @@ from clusterneg.allocator import keep_freed_memory
 from clusterneg.errors import ClusternegError, ConfigError
 from clusterneg.model import ModelConfig, TwoTower
 from clusterneg.samplers.protocol import Batch, NegativeBlock, SamplerContext
-from clusterneg.train.config import TrainConfig
+from clusterneg.train.config import OPTIMIZERS, TrainConfig
 from clusterneg.train.frequency import StreamingFrequency
 from clusterneg.train.state import Checkpointing, LoopState, state_dir_for
 from clusterneg.train.streaming import (
@@ -284,7 +284,11 @@ def main(argv: list[str] | None = None) -> None:
         opts.update(parse_options(args.option))
         cfg = TrainConfig(sampler=args.sampler, sampler_options=opts, epochs=args.epochs,
                           max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                          threads=args.threads, device=args.device).validate()
+                          threads=args.threads, device=args.device,
+                          optimizer=args.optimizer).validate()
+        if cfg.optimizer == "lazy-adam" and torch.device(cfg.device).type != "cpu":
+            raise ConfigError("--optimizer lazy-adam under torchrun needs --device cpu (gloo "
+                              "all-reduces sparse gradients; nccl does not)")
     except ClusternegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -333,6 +337,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="gather: all-gather the pool rows with the ids; local: gather ids "
                          "only and make the rows on every rank (cached vectors: a no-grad "
                          "item-tower pass over the global batch)")
+    ap.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                    help="lazy-adam: sparse table gradients, all-reduced as rows (gloo), "
+                         "Adam on the looked-up rows only")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None)
