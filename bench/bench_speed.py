@@ -148,6 +148,8 @@ class Runner:
                  negatives: int | None = None, ratio: str | None = None) -> None:
         base, optimizer = base_label(label)
         name, options = variants(towers, negatives, ratio)[base]
+        # optimizer passed only when not the default: the code before session 10 (measured
+        # for before/after runs) has no such field
         cfg = TrainConfig(sampler=name, batch_size=BATCH, seed=0, threads=threads,
                           **({"optimizer": optimizer} if optimizer != "adam" else {}))
         model_cfg = ModelConfig(dim=64, user_id=False, content=TOWERS[towers]["content"])

@@ -115,7 +115,7 @@ def build_compare(opts: dict[str, Any]) -> tuple[Any, Any]:
         model=ModelConfig(dim=opts["dim"], temperature=opts["temperature"],
                           history_len=opts["history_len"], user_id=opts["user_id"]).validate(),
         train=TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"],
-                          optimizer=opts.get("optimizer", "adam"),
+                          optimizer=opts["optimizer"],
                           patience=opts["patience"], logq_correction=opts["logq"],
                           threads=opts["threads"], device=opts["device"]).validate(),
         sampler_options=_sampler_options(opts["option"], chosen),

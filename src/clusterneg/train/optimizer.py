@@ -87,8 +87,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
     ``adam``: Adam over every parameter; the fused kernel (one pass over each parameter, the
     same update) where this torch build has it for the model's device. ``lazy-adam``: switches
-    every ``nn.Embedding`` of ``model`` to sparse gradients, steps them with SparseAdam and
-    the other parameters with Adam (:class:`JointOptimizer`); it has no weight decay.
+    every ``nn.Embedding`` of ``model`` to sparse gradients, steps them with
+    :class:`LazyAdam` and the other parameters with Adam (:class:`JointOptimizer`); it has
+    no weight decay.
     """
     if cfg.optimizer == "adam":
         return _adam(list(model.parameters()), cfg)
