@@ -103,3 +103,54 @@ def test_resume_refuses_different_settings(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=600)
     assert other.returncode == 2 and "settings differ" in other.stderr
     assert len(other.stderr.splitlines()) == 1
+
+
+def test_resume_with_more_seeds_extends_a_finished_comparison(tmp_path: Path) -> None:
+    """``--resume --seeds 2`` on a finished 1-seed comparison trains only seed 1 of each
+    sampler; the result equals a 2-seed comparison run at once (the runs are the same)."""
+    data = write_synthetic(tmp_path / "data", n_users=30, n_items=40, per_user=8)
+    env = _env(tmp_path)
+    out = tmp_path / "cmp"
+    one = subprocess.run(_cmd(data, out, "--seeds", "1", "--epochs", "1"), env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr
+    seed0 = out / "runs" / "in-batch-seed0" / "model.safetensors"
+    stamp = (seed0.stat().st_mtime_ns, seed0.read_bytes())
+    more = subprocess.run(_cmd(data, out, "--seeds", "2", "--epochs", "1", "--resume"),
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert more.returncode == 0, more.stderr
+    assert more.stderr.count("already finished") == 2  # both samplers' seed 0
+    assert "seeds 1 -> 2" in more.stderr
+    assert (seed0.stat().st_mtime_ns, seed0.read_bytes()) == stamp
+    assert json.loads((out / "compare.json").read_text())["compare"]["seeds"] == 2
+    both = subprocess.run(_cmd(data, tmp_path / "both", "--seeds", "2", "--epochs", "1"),
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert both.returncode == 0, both.stderr
+    a = json.loads((out / "results.json").read_text())
+    b = json.loads((tmp_path / "both" / "results.json").read_text())
+    key = lambda r: (r["sampler"], r["seed"])  # noqa: E731
+    assert _strip(sorted(a["runs"], key=key)) == _strip(sorted(b["runs"], key=key))
+
+
+def test_resume_reads_a_setting_an_older_version_did_not_save_as_its_default(
+        tmp_path: Path) -> None:
+    """A comparison saved before ``train.optimizer`` existed resumes when the option is at
+    its default, and is refused when it is not."""
+    data = write_synthetic(tmp_path / "data", n_users=30, n_items=40, per_user=8)
+    env = _env(tmp_path)
+    out = tmp_path / "cmp"
+    first = subprocess.run(_cmd(data, out, "--samplers", "in-batch", "--seeds", "1",
+                                "--epochs", "1"), env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr
+    saved = json.loads((out / "compare.json").read_text())
+    del saved["compare"]["train"]["optimizer"]
+    (out / "compare.json").write_text(json.dumps(saved))
+    args = ("--samplers", "in-batch", "--seeds", "1", "--epochs", "1", "--resume")
+    lazy = subprocess.run(_cmd(data, out, *args, "--optimizer", "lazy-adam"), env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert lazy.returncode == 2 and "compare.train" in lazy.stderr
+    same = subprocess.run(_cmd(data, out, *args), env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert same.returncode == 0, same.stderr
+    assert "already finished" in same.stderr

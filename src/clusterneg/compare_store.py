@@ -4,7 +4,8 @@ as each run finishes, and ``compare --resume`` skips what is already done (issue
 Layout of ``compare --out DIR``::
 
     DIR/.clusterneg-run          marker (kind "compare"; complete once the report is written)
-    DIR/compare.json             the settings; --resume refuses different ones
+    DIR/compare.json             the settings; --resume refuses different ones, except more
+                                 (or other) seeds and samplers: those extend the comparison
     DIR/command.yaml             the command's options (``--config`` replays them)
     DIR/tuning/SAMPLER.json      the tuning choice, so a resumed comparison does not re-tune
     DIR/runs/SAMPLER-seedN/      a full run directory (``clusterneg evaluate`` reads it)
@@ -18,6 +19,7 @@ deterministic), which gives back the per-user numbers the report needs.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,13 @@ from clusterneg.outputs import (
     write_marker,
 )
 
+log = logging.getLogger(__name__)
+
 SETTINGS = "compare.json"
 ROWS = "runs.jsonl"
+#: settings a resume may change: each run is one (sampler, seed), so more seeds or another
+#: sampler add runs beside the finished ones without touching them
+EXTENDABLE = ("seeds", "samplers")
 
 
 class RunStore:
@@ -46,12 +53,16 @@ class RunStore:
         resume: continue a comparison found at ``root``.
         overwrite: replace a comparison found at ``root`` (the old one is kept aside until
             the new one is complete).
+        defaults: the settings of a default comparison; a key that a comparison saved by an
+            older version lacks is read as its default there, so it can still be resumed.
     """
 
     def __init__(self, root: Path, settings: dict[str, Any], resume: bool = False,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, defaults: dict[str, Any] | None = None) -> None:
         self.root = Path(root)
         self.settings = json.loads(json.dumps(settings, default=str))
+        self.defaults = json.loads(json.dumps(defaults or {}, default=str))
+        self.extended: list[str] = []  # what a resume changes ("seeds 1 -> 3")
         self.resume = resume
         self.overwrite = overwrite
         check_output(self.root, overwrite=overwrite, resume=resume)
@@ -65,15 +76,26 @@ class RunStore:
             saved = json.loads((self.root / SETTINGS).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise DataError(self.root / SETTINGS, "missing or damaged; cannot resume") from None
-        if saved != self.settings:
-            diff = sorted(k for k in set(saved) | set(self.settings)
-                          if saved.get(k) != self.settings.get(k))
+        saved = _fill(saved, self.defaults)
+        diff = _differences(saved, self.settings)
+        fixed = [k for k in diff if k.removeprefix("compare.") not in EXTENDABLE]
+        if fixed:
             raise ConfigError(f"--resume {self.root}: settings differ from the interrupted "
-                              f"comparison ({', '.join(diff)}); rerun with the same options")
+                              f"comparison ({', '.join(fixed)}); rerun with the same options "
+                              f"(only {' and '.join('--' + k for k in EXTENDABLE)} may change)")
+        self.extended = [f"{k.removeprefix('compare.')} {saved['compare'].get(k[8:])} -> "
+                         f"{self.settings['compare'].get(k[8:])}" for k in diff]
 
     def start(self, command_yaml: str) -> None:
         """Create (or reopen) the directory; called once the options are known to be good."""
         if self.resume and is_run_dir(self.root):
+            # more seeds or samplers: the directory now describes the extended comparison,
+            # unfinished until its report is written again
+            for change in self.extended:
+                log.info("resume extends the comparison: %s", change)
+            write_marker(self.root, "compare", complete=False)
+            atomic_write_json(self.root / SETTINGS, self.settings)
+            atomic_write_text(self.root / "command.yaml", command_yaml)
             return
         if is_run_dir(self.root):  # --overwrite: keep the old one aside until we finish
             aside = self.root.parent / f".{self.root.name}{_OLD_TAG}"
@@ -156,3 +178,37 @@ def _plain(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
+
+
+def _fill(saved: Any, defaults: Any) -> Any:
+    """``saved`` with every key it lacks (at any depth) taken from ``defaults``.
+
+    Example:
+        >>> _fill({"train": {"lr": 0.005}}, {"train": {"lr": 0.002, "optimizer": "adam"}})
+        {'train': {'lr': 0.005, 'optimizer': 'adam'}}
+    """
+    if not (isinstance(saved, dict) and isinstance(defaults, dict)):
+        return saved
+    return {**{k: _fill(v, defaults.get(k)) for k, v in saved.items()},
+            **{k: v for k, v in defaults.items() if k not in saved}}
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between ``a`` and ``b``, down to the
+    ``compare`` section's fields.
+
+    Example:
+        >>> _differences({"compare": {"seeds": 1, "budget": 1}, "experiment": {"k": 1}},
+        ...              {"compare": {"seeds": 3, "budget": 1}, "experiment": {"k": 2}})
+        ['compare.seeds', 'experiment']
+    """
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if x == y:
+            continue
+        if key == "compare" and not prefix and isinstance(x, dict) and isinstance(y, dict):
+            out += _differences(x, y, "compare.")
+        else:
+            out.append(prefix + key)
+    return out

@@ -117,10 +117,10 @@ class _ConsoleHandler(logging.Handler):
 
 def show_epoch_lines() -> None:
     """Print the trainer's one line per epoch (loss, validation metric, best so far) and
-    compare's one line per finished run, unless ``-q``."""
+    compare's one line per finished run (and what a resume extends), unless ``-q``."""
     if _VERBOSITY < 0:
         return
-    for name in ("clusterneg.train.trainer", "clusterneg.compare"):
+    for name in ("clusterneg.train.trainer", "clusterneg.compare", "clusterneg.compare_store"):
         logger = logging.getLogger(name)
         if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
             logger.addHandler(_ConsoleHandler())

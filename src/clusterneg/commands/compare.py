@@ -65,7 +65,8 @@ def compare_command(
     valid_users: int = typer.Option(0, help="Validate each epoch on a fixed seeded sample "
                                     "of this many users (0: all); test always uses all."),
     resume: bool = typer.Option(False, help="Continue an interrupted comparison at --out "
-                                "(finished runs are loaded, not redone)."),
+                                "(finished runs are loaded, not redone); with more --seeds "
+                                "or other --samplers it extends a finished one."),
     overwrite: bool = typer.Option(False, help="Replace a finished comparison at --out."),
     config: Path = typer.Option(None, help="YAML file of these options; the command line "
                                 "overrides it (OUT/command.yaml replays a comparison)."),
@@ -74,10 +75,14 @@ def compare_command(
     opts = merge(ctx, config, {k: v for k, v in locals().items() if k not in ("ctx", "config")})
     exp, cfg = build_compare(opts)
     check_output(opts["out"], overwrite=opts["overwrite"], resume=opts["resume"])
+    from clusterneg.compare import CompareConfig
     from clusterneg.compare_store import RunStore
+    from clusterneg.experiment import ExperimentConfig
 
     store = RunStore(opts["out"], {"experiment": exp.to_dict(), "compare": _settings(cfg)},
-                     resume=opts["resume"], overwrite=opts["overwrite"])
+                     resume=opts["resume"], overwrite=opts["overwrite"],
+                     defaults={"experiment": ExperimentConfig(dataset=exp.dataset).to_dict(),
+                               "compare": _settings(CompareConfig())})
     _compare(opts, exp, cfg, store)
 
 
