@@ -24,11 +24,25 @@ def test_trial_zero_is_the_defaults_and_budget_caps_the_trials() -> None:
     base = ModelConfig(temperature=0.2)
     trials = tuning_trials("mixed", 3, base)
     assert len(trials) == 3 and trials[0].temperature == 0.2 and trials[0].options == {}
-    # 3 temperatures x 2 sizes = 6 combinations, none of them mixed's defaults (its default
-    # size is in neither); budget 10 takes them all plus the defaults
-    assert len(tuning_trials("mixed", 10, base)) == 7
-    # temperatures only: 0.2 with no option IS the defaults, so it is not tried twice
-    assert [t.temperature for t in tuning_trials("in-batch", 10, base)] == [0.2, 0.1, 0.3]
+    # 3 temperatures x 3 learning rates x 2 sizes = 18 combinations, none of them mixed's
+    # defaults (its default size is in neither); budget 30 takes them all plus the defaults
+    assert len(tuning_trials("mixed", 30, base)) == 19
+    # temperature x learning rate only: (0.2, 0.002) with no option IS the defaults, so it
+    # is not tried twice: 8 more
+    trials = tuning_trials("in-batch", 30, base, lr=0.002)
+    assert (trials[0].temperature, trials[0].lr) == (0.2, 0.002)
+    assert sorted((t.temperature, t.lr) for t in trials[1:]) == sorted(
+        (t, lr) for t in (0.1, 0.2, 0.3) for lr in (0.001, 0.002, 0.005)
+        if (t, lr) != (0.2, 0.002))
+
+
+def test_learning_rate_grid_follows_the_comparisons_lr() -> None:
+    """The learning rate is tuned for every sampler alike, as a factor of ``--lr``."""
+    trials = tuning_trials("in-batch", 30, ModelConfig(temperature=0.2), lr=0.01)
+    assert trials[0].lr == 0.01
+    assert sorted({t.lr for t in trials}) == [0.005, 0.01, 0.025]
+    # with no lr given, TrainConfig's default is the base
+    assert tuning_trials("in-batch", 1, ModelConfig(temperature=0.2))[0].lr == TrainConfig.lr
 
 
 def test_no_trial_repeats_the_defaults_nor_another_trial() -> None:
@@ -38,13 +52,13 @@ def test_no_trial_repeats_the_defaults_nor_another_trial() -> None:
     fixed = {"n_negatives": 32, "ratio": "1:31"}  # the paper protocol's on Amazon
     trials = tuning_trials("cluster-goobs", 1000, base, fixed=fixed)
     defaults = sampler_options("cluster-goobs") | fixed
-    keys = [(t.temperature, tuple(sorted(t.options.items()))) for t in trials]
+    keys = [(t.temperature, t.lr, tuple(sorted(t.options.items()))) for t in trials]
     assert len(keys) == len(set(keys))  # no trial twice
     for t in trials[1:]:
         same = all(defaults[k] == v for k, v in t.options.items())
-        assert not (t.temperature == 0.2 and same), t
+        assert not (t.temperature == 0.2 and t.lr == TrainConfig.lr and same), t
     grid = SAMPLERS["cluster-goobs"].tuning_grid
-    n_grid = 3 * int(np.prod([len(v) for v in grid.values()]))
+    n_grid = 3 * 3 * int(np.prod([len(v) for v in grid.values()]))
     assert len(trials) == 1 + n_grid - 1  # exactly one grid point is the defaults here
 
 
@@ -69,7 +83,8 @@ def test_tune_sampler_with_budget_2(prep, name: str) -> None:
     assert len(scored) == 2
     assert all(np.isfinite(s["valid"]) for s in scored)
     chosen = max(scored, key=lambda s: s["valid"])
-    assert (best.temperature, best.options) == (chosen["temperature"], chosen["options"])
+    assert (best.temperature, best.lr, best.options) == (
+        chosen["temperature"], chosen["lr"], chosen["options"])
     # the sampled trial really ran with the grid's option values
     assert set(scored[1]["options"]) <= set(SAMPLERS[name].tuning_grid)
     for key, value in scored[1]["options"].items():
@@ -83,6 +98,15 @@ def test_compare_budget_2_all_samplers_cli(tiny_compare) -> None:
     assert {r["sampler"] for r in results["runs"]} == set(SAMPLER_NAMES)
     for row in results["runs"]:
         assert len(row["config"]["tuning"]) == 2
+        # the final run trains with the chosen trial's learning rate and temperature
+        best = max(row["config"]["tuning"], key=lambda s: s["valid"])
+        assert row["config"]["train"]["lr"] == best["lr"]
+        assert row["config"]["model"]["temperature"] == best["temperature"]
+    # the report says what each sampler was tuned to, in a section of its own
+    md = (out / "results.md").read_text()
+    section = md.split("## Tuning (validation)")[1].split("## ")[0]
+    assert all(f"| {s} | 2 |" in section for s in SAMPLER_NAMES)
+    assert 'id="tuning"' in (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("name", [n for n in SAMPLER_NAMES if SAMPLERS[n].tuning_grid])

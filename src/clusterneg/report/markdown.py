@@ -24,6 +24,7 @@ from clusterneg.report.summary import (
     metric_label,
     provenance_rows,
     training_curves,
+    tuning_rows,
     verdict,
 )
 
@@ -120,6 +121,7 @@ def render_markdown(
         lines += ["No per-user arrays were given, so no difference was tested.", ""]
     lines += best_vs_lines(comp)
     lines += headroom_lines(comp)
+    lines += tuning_lines(results)
     lines += how_made_markdown(results)
     return "\n".join(lines)
 
@@ -148,6 +150,22 @@ def headroom_lines(comp: Comparison, metric: str = "hr@50") -> list[str]:
     lines += [_row(cells) for cells in headroom_rows(h)]
     beyond = beyond_reference_sentence(h)
     return [*lines, *(["", beyond] if beyond else []), ""]
+
+
+TUNING_HEADER = ("sampler", "trials", "temperature", "learning rate", "options",
+                 "validation: chosen / defaults")
+TUNING_NOTE = ("Each sampler's trials drew from the same temperature and learning-rate grid "
+               "plus its own options' grid, the same number for every sampler; the trial with "
+               "the best validation metric (seed 0) trained every seed. The test split was "
+               "never used to choose.")
+
+
+def tuning_lines(results: Mapping[str, Any]) -> list[str]:
+    """The ``results.md`` section (empty when nothing was tuned)."""
+    rows = tuning_rows(results)
+    if not rows:
+        return []
+    return ["## Tuning (validation)", "", TUNING_NOTE, "", *_table(TUNING_HEADER, rows), ""]
 
 
 def how_made_markdown(results: Mapping[str, Any]) -> list[str]:

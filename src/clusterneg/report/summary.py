@@ -675,13 +675,43 @@ def training_curves(results: Mapping[str, Any], key: str) -> dict[str, dict[int,
 
 
 def settings(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings shared by the runs: experiment, model, and training (first run)."""
+    """The settings shared by the runs: experiment, model, and training (first run); a
+    setting tuned per sampler (temperature, learning rate) reads "tuned per sampler"."""
     runs = results.get("runs") or []
     config = (runs[0].get("config") or {}) if runs else {}
-    train = {k: v for k, v in (config.get("train") or {}).items()
-             if k not in ("sampler", "sampler_options", "seed")}
-    return {"experiment": results.get("experiment") or config.get("experiment") or {},
-            "model": config.get("model") or {}, "train": train}
+    parts = {}
+    for part, skip in (("model", ()), ("train", ("sampler", "sampler_options", "seed"))):
+        first = {k: v for k, v in (config.get(part) or {}).items() if k not in skip}
+        parts[part] = {k: (v if all(((r.get("config") or {}).get(part) or {}).get(k) == v
+                                    for r in runs) else "tuned per sampler")
+                       for k, v in first.items()}
+    return {"experiment": results.get("experiment") or config.get("experiment") or {}, **parts}
+
+
+def tuning_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """Per tuned sampler: (sampler, trials, chosen temperature, learning rate, options,
+    validation metric of the chosen trial / of the defaults (trial 0)). Empty when no sampler
+    had more than one trial (``compare --budget 1``).
+
+    Example:
+        >>> tuning = [{"temperature": 0.2, "lr": 0.002, "options": {}, "valid": 0.14},
+        ...           {"temperature": 0.1, "lr": 0.005, "options": {"n": 8}, "valid": 0.15}]
+        >>> tuning_rows({"runs": [{"sampler": "x", "config": {"tuning": tuning}}]})
+        [('x', '2', '0.1', '0.005', '{"n": 8}', '0.1500 / 0.1400')]
+    """
+    out, seen = [], set()
+    for run in results.get("runs") or []:
+        trials = (run.get("config") or {}).get("tuning") or []
+        if run.get("sampler") in seen or len(trials) < 2:
+            continue
+        seen.add(run["sampler"])
+        best = max(trials, key=lambda t: np.nan_to_num(t.get("valid", math.nan), nan=-1.0))
+        lr = best.get("lr")
+        out.append((run["sampler"], str(len(trials)), f"{best['temperature']:g}",
+                    "-" if lr is None else f"{lr:g}",
+                    json.dumps(best.get("options") or {}, sort_keys=True),
+                    f"{best['valid']:.4f} / {trials[0]['valid']:.4f}"))
+    return out
 
 
 def provenance_rows(prov: Mapping[str, Any], results: Mapping[str, Any]) -> list[tuple[str, str]]:
