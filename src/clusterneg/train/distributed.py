@@ -156,6 +156,21 @@ class GlobalPoolSync:
         self.sampler.after_write(model, batch.step)
 
 
+def check_distributed(cfg: TrainConfig) -> None:
+    """ConfigError for settings that train in one process but not under DDP: lazy Adam's
+    sparse table gradients are all-reduced as rows by gloo; nccl has no sparse all-reduce.
+
+    Example:
+        >>> check_distributed(TrainConfig(optimizer="lazy-adam", device="cuda"))
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        clusterneg.errors.ConfigError: --optimizer lazy-adam under torchrun needs --device cpu...
+    """
+    if cfg.optimizer == "lazy-adam" and torch.device(cfg.device).type != "cpu":
+        raise ConfigError("--optimizer lazy-adam under torchrun needs --device cpu (gloo "
+                          "all-reduces sparse gradients; nccl does not)")
+
+
 def train_distributed(
     stream: Any, data: StreamData, model_cfg: ModelConfig, cfg: TrainConfig,
     frequency: StreamingFrequency | None = None, on_step: Any | None = None,
@@ -178,6 +193,7 @@ def train_distributed(
         checkpoint: this rank's checkpointing, or None.
         pool_rows: ``"gather"`` or ``"local"``, see :class:`GlobalPoolSync`.
     """
+    check_distributed(cfg)
     rank = dist.get_rank()
     model, ctx, sampler, opt = build_stream_run(data, model_cfg, cfg, frequency)
     sampler.generator.manual_seed(cfg.seed + rank)  # after a common preload, per-rank draws
@@ -286,9 +302,7 @@ def main(argv: list[str] | None = None) -> None:
                           max_steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                           threads=args.threads, device=args.device,
                           optimizer=args.optimizer).validate()
-        if cfg.optimizer == "lazy-adam" and torch.device(cfg.device).type != "cpu":
-            raise ConfigError("--optimizer lazy-adam under torchrun needs --device cpu (gloo "
-                              "all-reduces sparse gradients; nccl does not)")
+        check_distributed(cfg)
     except ClusternegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
