@@ -121,3 +121,39 @@ def test_every_grid_value_trains(prep, name: str) -> None:
                               sampler_options={key: value})
             res = run(prep, ModelConfig(dim=8, history_len=0), cfg)
             assert np.isfinite(res.train["curve"][-1]["loss"]), (key, value)
+
+
+def test_best_trial_is_the_seed_0_run_not_trained_twice(prep, monkeypatch, tmp_path) -> None:
+    """Tuning trials train with seed 0 and the comparison's settings, so the chosen one is
+    the sampler's seed-0 run: a budget of 2 with 2 seeds trains 3 runs per sampler, not 4,
+    and the kept run equals a seed-0 run trained afresh with the chosen trial."""
+    import clusterneg.compare as cmp
+    from clusterneg.compare_store import RunStore
+
+    calls: list[tuple[str, int]] = []
+    real = cmp.run
+
+    def counting(prep_, model_cfg, train_cfg, **kw):
+        calls.append((train_cfg.sampler, train_cfg.seed))
+        return real(prep_, model_cfg, train_cfg, **kw)
+
+    monkeypatch.setattr(cmp, "run", counting)
+    cfg = CompareConfig(samplers=["in-batch", "goobs"], budget=2, seeds=2,
+                        model=ModelConfig(dim=8, history_len=0),
+                        train=TrainConfig(epochs=1, batch_size=16, threads=1))
+    store = RunStore(tmp_path / "cmp", {"compare": "test"})
+    store.start("")
+    results, raw = cmp.compare(prep, cfg, store=store)
+    assert sorted(calls) == sorted([(s, 0) for s in ("in-batch", "goobs") for _ in range(2)]
+                                   + [("in-batch", 1), ("goobs", 1)])
+    # the kept trial's directory is the seed-0 run; no trial is left on disk
+    assert not (tmp_path / "cmp" / "tuning" / "runs").exists()
+    for sampler in ("in-batch", "goobs"):
+        assert store.finished(sampler, 0) is not None
+        row = next(r for r in results["runs"] if (r["sampler"], r["seed"]) == (sampler, 0))
+        best = max(row["config"]["tuning"], key=lambda s: s["valid"])
+        again = cmp._run_one(prep, sampler, cmp.Trial(best["temperature"], best["options"],
+                                                      best["lr"]), cfg, 0, None)
+        assert again.metrics == row["metrics"] == raw[sampler][0].metrics
+        # the run directory holds that run: re-evaluated from its weights, the same numbers
+        assert store.load(sampler, 0, prep).metrics == row["metrics"]

@@ -18,6 +18,7 @@ import logging.handlers
 import multiprocessing
 import os
 import random
+import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -129,7 +130,7 @@ def tune_sampler(
     """Pick the trial with the best validation metric (seed 0). Returns (best, all scores).
 
     ``jobs`` > 1 trains that many trials at once (:func:`run_tasks`)."""
-    return _tune_all(prep, replace(cfg, samplers=[sampler]), progress, None, jobs)[sampler]
+    return _tune_all(prep, replace(cfg, samplers=[sampler]), progress, None, jobs)[0][sampler]
 
 
 def _pick(cfg: CompareConfig, trials: list[Trial], results: list[RunResult]
@@ -138,7 +139,7 @@ def _pick(cfg: CompareConfig, trials: list[Trial], results: list[RunResult]
     scored = [{"temperature": t.temperature, "lr": _lr(t, cfg), "options": t.options,
                "valid": r.valid.get(cfg.train.valid_metric, float("nan"))}
               for t, r in zip(trials, results, strict=True)]
-    best = max(range(len(trials)), key=lambda i: np.nan_to_num(scored[i]["valid"], nan=-1.0))
+    best = max(range(len(trials)), key=lambda i: _score(cfg, results[i]))
     return trials[best], scored
 
 
@@ -290,12 +291,20 @@ def compare(
     cfg.validate()
     total = len(cfg.samplers) * cfg.seeds
     task_bar = progress.add_task("compare", total=total) if progress is not None else None
-    chosen = _tune_all(prep, cfg, progress, store, jobs)
+    chosen, first = _tune_all(prep, cfg, progress, store, jobs, provenance)
     done: dict[tuple[str, int], tuple[RunResult, dict[str, Any]]] = {}
     todo: list[RunTask] = []
     for sampler in cfg.samplers:
-        best, _ = chosen[sampler]
+        best, scores = chosen[sampler]
         for seed in range(cfg.seeds):
+            if seed == 0 and sampler in first:  # the best tuning trial is this very run
+                row = _run_row(sampler, 0, first[sampler], scores)
+                if store is not None:
+                    store.add_row(sampler, 0, row)
+                done[(sampler, 0)] = (first[sampler], row)
+                log.info("%s seed 0: the chosen tuning trial, kept", sampler)
+                _advance(progress, task_bar, len(done), total, sampler, seed)
+                continue
             row = store.finished(sampler, seed) if store is not None else None
             if row is not None:
                 log.info("%s seed %d: already finished, loaded", sampler, seed)
@@ -330,9 +339,17 @@ def _advance(progress: Any | None, bar: Any, n: int, total: int, sampler: str,
 
 
 def _tune_all(prep: Prepared, cfg: CompareConfig, progress: Any | None, store: Any | None,
-              jobs: int) -> dict[str, tuple[Trial, list[dict[str, Any]]]]:
+              jobs: int, provenance: dict[str, Any] | None = None,
+              ) -> tuple[dict[str, tuple[Trial, list[dict[str, Any]]]], dict[str, RunResult]]:
     """Each sampler's tuning choice: the one a resumed comparison already made, else the
-    best of its trials (every sampler's trials trained together, ``jobs`` at a time)."""
+    best of its trials (every sampler's trials trained together, ``jobs`` at a time).
+
+    Also returns, for each sampler tuned now, its best trial's run: trials train with seed 0
+    and the comparison's settings, so that run *is* the sampler's seed-0 run and is not
+    trained twice (a budget of B costs B + seeds - 1 runs per sampler, not B + seeds). With a
+    ``store`` each trial is written to ``tuning/runs/SAMPLER-trialI``; only the best so far is
+    kept on disk, and the chosen one becomes ``runs/SAMPLER-seed0``.
+    """
     chosen: dict[str, tuple[Trial, list[dict[str, Any]]]] = {}
     trials: dict[str, list[Trial]] = {}  # the samplers tuned now
     for sampler in cfg.samplers:
@@ -345,16 +362,56 @@ def _tune_all(prep: Prepared, cfg: CompareConfig, progress: Any | None, store: A
             trials[sampler] = tuning_trials(sampler, cfg.budget, cfg.model,
                                             fixed=cfg.sampler_options.get(sampler),
                                             lr=cfg.train.lr)
-    tasks = [RunTask(s, t, 0) for s, ts in trials.items() if len(ts) > 1 for t in ts]
-    results = dict(run_tasks(prep, tasks, cfg, jobs, progress))
+    tasks = [RunTask(s, t, 0, store.trial_dir(s, i) if store is not None else None,
+                     provenance or {})
+             for s, ts in trials.items() if len(ts) > 1 for i, t in enumerate(ts)]
+    rank = {id(task): i for i, task in enumerate(tasks)}
+    results: dict[int, RunResult] = {}
+    leader: dict[str, RunTask] = {}  # each sampler's best trial so far
+    for task, res in run_tasks(prep, tasks, cfg, jobs, progress):
+        results[rank[id(task)]] = res
+        lead = leader.get(task.sampler)
+        ahead = lead is None or _ranks_above(
+            _score(cfg, res), rank[id(task)], _score(cfg, results[rank[id(lead)]]),
+            rank[id(lead)])
+        if ahead:
+            loser, leader[task.sampler] = lead, task
+        else:
+            loser = task
+        if loser is not None and loser.run_dir is not None:
+            shutil.rmtree(loser.run_dir, ignore_errors=True)
+    first: dict[str, RunResult] = {}
     for sampler, ts in trials.items():
-        chosen[sampler] = (_pick(cfg, ts, [results[RunTask(sampler, t, 0)] for t in ts])
-                           if len(ts) > 1 else (ts[0], []))
+        if len(ts) == 1:
+            chosen[sampler] = (ts[0], [])
+        else:
+            mine = [t for t in tasks if t.sampler == sampler]
+            chosen[sampler] = _pick(cfg, ts, [results[rank[id(t)]] for t in mine])
+            first[sampler] = results[rank[id(leader[sampler])]]
+            if store is not None:
+                store.adopt_trial(sampler, leader[sampler].run_dir)
         if store is not None:
             best, scores = chosen[sampler]
             store.save_tuning(sampler, {"temperature": best.temperature, "lr": _lr(best, cfg),
                                         "options": best.options, "scores": scores})
-    return chosen
+    return chosen, first
+
+
+def _score(cfg: CompareConfig, res: RunResult) -> float:
+    """A trial's validation metric (a failed, NaN one ranks below every real one)."""
+    return float(np.nan_to_num(res.valid.get(cfg.train.valid_metric, float("nan")), nan=-1.0))
+
+
+def _ranks_above(score: float, index: int, other: float, other_index: int) -> bool:
+    """Whether a trial beats another, as :func:`_pick` ranks them: the higher score, and on a
+    tie the earlier trial.
+
+    Example:
+        >>> [_ranks_above(0.5, 3, 0.4, 0), _ranks_above(0.5, 3, 0.5, 0),
+        ...  _ranks_above(0.5, 0, 0.5, 3)]
+        [True, False, True]
+    """
+    return score > other or (score == other and index < other_index)
 
 
 def _run_row(sampler: str, seed: int, res: RunResult, tuning: list[dict]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Layout of ``compare --out DIR``::
                                  (or other) seeds and samplers: those extend the comparison
     DIR/command.yaml             the command's options (``--config`` replays them)
     DIR/tuning/SAMPLER.json      the tuning choice, so a resumed comparison does not re-tune
+    DIR/tuning/runs/             the tuning trials while they train (the best becomes seed 0's)
     DIR/runs/SAMPLER-seedN/      a full run directory (``clusterneg evaluate`` reads it)
     DIR/runs.jsonl               one results row per finished run, in finishing order
     DIR/results.json, results.md, report.html   written at the end
@@ -18,6 +19,7 @@ deterministic), which gives back the per-user numbers the report needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -122,6 +124,27 @@ class RunStore:
 
     def save_tuning(self, sampler: str, record: dict[str, Any]) -> None:
         atomic_write_json(self.root / "tuning" / f"{sampler}.json", record)
+
+    def trial_dir(self, sampler: str, index: int) -> Path:
+        """Where tuning trial ``index`` of ``sampler`` is written while tuning runs."""
+        return self.root / "tuning" / "runs" / f"{sampler}-trial{index}"
+
+    def adopt_trial(self, sampler: str, trial: Path | None) -> None:
+        """Make the chosen trial's directory the sampler's seed-0 run directory (the trial
+        trained with seed 0 and the comparison's settings: it is that run). A seed-0 run
+        already finished is kept and the trial dropped."""
+        if trial is None or not is_run_dir(trial):
+            return
+        dest = self.run_dir(sampler, 0)
+        if self.finished(sampler, 0) is not None:
+            shutil.rmtree(trial)
+            return
+        if dest.exists():  # a seed-0 run killed before it finished: inside this directory
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        trial.rename(dest)
+        with contextlib.suppress(OSError):  # the last sampler's: tuning/runs is empty now
+            trial.parent.rmdir()
 
     # -- runs -----------------------------------------------------------------------------
 
