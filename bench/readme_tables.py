@@ -13,15 +13,19 @@ import json
 import re
 from pathlib import Path
 
+from clusterneg.train.config import TrainConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs",
          "cluster-dns", "cluster-follow", "full"]
+DEFAULT_LR = TrainConfig.lr  # a comparison at another learning rate says so
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
 COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
                 "amazon-3cat-content-cs-3seed", "amazon-3cat-paper-4way-3seed",
-                "amazon-3cat-paper-cached-3seed", "amazon-office", "ml-100k"]
+                "amazon-3cat-paper-cached-3seed", "amazon-3cat-fast-lr5-3seed", "amazon-office",
+                "ml-100k"]
 
 
 def compare_table(path: Path) -> str:
@@ -31,6 +35,10 @@ def compare_table(path: Path) -> str:
     n_seeds = len({r["seed"] for r in res["runs"]})
     # the run's own record says whether the item tower saw the content embedding
     towers = "" if res["experiment"].get("use_content", True) else " ID-only towers,"
+    train = res["runs"][0]["config"]["train"]
+    if train.get("optimizer", "adam") != "adam" or train["lr"] != DEFAULT_LR:
+        optimizer = "lazy Adam" if train.get("optimizer") == "lazy-adam" else "Adam"
+        towers += f" {optimizer} lr {train['lr']:g},"
     lines = [f"**{res['dataset']}** ({res['split']} split,{towers} {res['n_users']} users, "
              f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
              "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
