@@ -281,6 +281,7 @@ def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -
 
 
 def main() -> None:
+    global BATCH
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tag", default="after")
     ap.add_argument("--rounds", type=int, default=6)
@@ -297,9 +298,13 @@ def main() -> None:
                          "1:(N-1), one same-cluster negative per example)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated labels among {list(VARIANTS)}")
+    ap.add_argument("--batch-size", type=int, default=BATCH,
+                    help="examples per step (the comparison's 256 by default): the samplers' "
+                         "fixed per-step work is shared by more examples in a larger batch")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-steps", type=int, default=40)
     args = ap.parse_args()
+    BATCH = args.batch_size  # read by batches(), Runner and the records below
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     data, source = load_train()
@@ -313,6 +318,7 @@ def main() -> None:
                     ).format(**vars(args))
         + ("" if args.negatives is None else f" --negatives {args.negatives}")
         + ("" if args.ratio is None else f" --ratio {args.ratio}")
+        + ("" if args.batch_size == 256 else f" --batch-size {args.batch_size}")
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
