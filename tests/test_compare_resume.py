@@ -154,3 +154,33 @@ def test_resume_reads_a_setting_an_older_version_did_not_save_as_its_default(
                           timeout=600)
     assert same.returncode == 0, same.stderr
     assert "already finished" in same.stderr
+
+
+def test_adopt_trial_moves_the_chosen_trial_and_keeps_a_finished_seed_0(tmp_path: Path) -> None:
+    """The chosen tuning trial becomes ``runs/SAMPLER-seed0`` (a half-written seed-0 run is
+    replaced); a seed-0 run already finished (its row recorded) is kept, the trial dropped."""
+    import torch
+
+    from clusterneg.compare_store import RunStore
+    from clusterneg.train.checkpoint import save_checkpoint
+
+    store = RunStore(tmp_path / "cmp", {"compare": "t"})
+    store.start("")
+
+    def trial(sampler: str, i: int, value: float) -> Path:
+        return save_checkpoint(store.trial_dir(sampler, i), {"w": torch.full((2,), value)},
+                               {}, {})
+
+    stale = store.run_dir("a", 0)
+    stale.mkdir(parents=True)
+    (stale / "partial").write_text("killed mid-write")
+    store.adopt_trial("a", trial("a", 1, 1.0))
+    assert not (stale / "partial").exists() and (stale / "model.safetensors").is_file()
+    assert not store.trial_dir("a", 1).exists()
+
+    save_checkpoint(store.run_dir("b", 0), {"w": torch.zeros(2)}, {}, {})
+    store.add_row("b", 0, {"sampler": "b", "seed": 0})
+    before = (store.run_dir("b", 0) / "model.safetensors").read_bytes()
+    store.adopt_trial("b", trial("b", 0, 2.0))
+    assert (store.run_dir("b", 0) / "model.safetensors").read_bytes() == before
+    assert not (tmp_path / "cmp" / "tuning" / "runs").exists()

@@ -138,11 +138,11 @@ class RunStore:
         dest = self.run_dir(sampler, 0)
         if self.finished(sampler, 0) is not None:
             shutil.rmtree(trial)
-            return
-        if dest.exists():  # a seed-0 run killed before it finished: inside this directory
-            shutil.rmtree(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        trial.rename(dest)
+        else:
+            if dest.exists():  # a seed-0 run killed before it finished: inside this directory
+                shutil.rmtree(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            trial.rename(dest)
         with contextlib.suppress(OSError):  # the last sampler's: tuning/runs is empty now
             trial.parent.rmdir()
 
