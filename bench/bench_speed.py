@@ -299,8 +299,9 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated labels among {list(VARIANTS)}")
     ap.add_argument("--batch-size", type=int, default=BATCH,
-                    help="examples per step (the comparison's 256 by default): the samplers' "
-                         "fixed per-step work is shared by more examples in a larger batch")
+                    help="examples per step (the comparison's 256 by default); comparing two "
+                         "sizes tells whether the samplers' extra work is per step or per "
+                         "example")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-steps", type=int, default=40)
     args = ap.parse_args()
@@ -318,7 +319,8 @@ def main() -> None:
                     ).format(**vars(args))
         + ("" if args.negatives is None else f" --negatives {args.negatives}")
         + ("" if args.ratio is None else f" --ratio {args.ratio}")
-        + ("" if args.batch_size == 256 else f" --batch-size {args.batch_size}")
+        + ("" if args.batch_size == ap.get_default("batch_size")
+           else f" --batch-size {args.batch_size}")
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,

@@ -4,7 +4,8 @@ file of the same command, and the ``results.json`` of the comparisons to hold it
 ``OUT.json`` and ``OUT.md`` (the commands, the wall time, and each sampler's seed-0 HR@50 beside
 the others' with the relative change).
 
-    python bench/timing_table.py --run bench/results/compare/amazon-3cat-fast-lr5-seed0 \
+    PYTHONPATH=src python bench/timing_table.py \
+        --run bench/results/compare/amazon-3cat-fast-lr5-seed0 \
         --time bench/results/a3_timing_s12_time.txt \
         --against defaults=bench/results/compare/amazon-3cat-timing-s8 \
         --against adam-lr5=bench/results/compare/amazon-3cat-adam-lr5 \
@@ -19,6 +20,8 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
+
+from clusterneg.outputs import atomic_write_text
 
 METRICS = ("hr@50", "ndcg@10")
 
@@ -77,8 +80,7 @@ def main() -> None:
         other = json.loads((Path(path) / "results.json").read_text(encoding="utf-8"))
         record["against"][label] = {"command": command(other), "source": path,
                                     "runs": seed0(other)}
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n",
-                                             encoding="utf-8")
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
 
     labels = list(record["against"])
     lines = [f"# Timed comparison: {args.run.name}", "",
@@ -104,7 +106,7 @@ def main() -> None:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "The change in brackets is this run's HR@50 relative to the other's "
               "(one seed each)."]
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
