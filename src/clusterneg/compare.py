@@ -133,14 +133,12 @@ def tune_sampler(
     return _tune_all(prep, replace(cfg, samplers=[sampler]), progress, None, jobs)[0][sampler]
 
 
-def _pick(cfg: CompareConfig, trials: list[Trial], results: list[RunResult]
-          ) -> tuple[Trial, list[dict[str, Any]]]:
-    """The trial with the best validation metric, and every trial's score."""
-    scored = [{"temperature": t.temperature, "lr": _lr(t, cfg), "options": t.options,
-               "valid": r.valid.get(cfg.train.valid_metric, float("nan"))}
-              for t, r in zip(trials, results, strict=True)]
-    best = max(range(len(trials)), key=lambda i: _score(cfg, results[i]))
-    return trials[best], scored
+def _scores(cfg: CompareConfig, trials: list[Trial], results: list[RunResult]
+            ) -> list[dict[str, Any]]:
+    """Every trial's settings and validation metric (the report's tuning table)."""
+    return [{"temperature": t.temperature, "lr": _lr(t, cfg), "options": t.options,
+             "valid": r.valid.get(cfg.train.valid_metric, float("nan"))}
+            for t, r in zip(trials, results, strict=True)]
 
 
 def _lr(trial: Trial, cfg: CompareConfig) -> float:
@@ -385,11 +383,12 @@ def _tune_all(prep: Prepared, cfg: CompareConfig, progress: Any | None, store: A
         if len(ts) == 1:
             chosen[sampler] = (ts[0], [])
         else:
-            mine = [t for t in tasks if t.sampler == sampler]
-            chosen[sampler] = _pick(cfg, ts, [results[rank[id(t)]] for t in mine])
-            first[sampler] = results[rank[id(leader[sampler])]]
+            mine = [results[rank[id(t)]] for t in tasks if t.sampler == sampler]
+            won = leader[sampler]  # the one choice: kept on disk, reported, reused
+            chosen[sampler] = (won.trial, _scores(cfg, ts, mine))
+            first[sampler] = results[rank[id(won)]]
             if store is not None:
-                store.adopt_trial(sampler, leader[sampler].run_dir)
+                store.adopt_trial(sampler, won.run_dir)
         if store is not None:
             best, scores = chosen[sampler]
             store.save_tuning(sampler, {"temperature": best.temperature, "lr": _lr(best, cfg),
@@ -403,8 +402,8 @@ def _score(cfg: CompareConfig, res: RunResult) -> float:
 
 
 def _ranks_above(score: float, index: int, other: float, other_index: int) -> bool:
-    """Whether a trial beats another, as :func:`_pick` ranks them: the higher score, and on a
-    tie the earlier trial.
+    """Whether a trial beats another: the higher validation score, and on a tie the earlier
+    trial (trial 0, the defaults, wins every tie).
 
     Example:
         >>> [_ranks_above(0.5, 3, 0.4, 0), _ranks_above(0.5, 3, 0.5, 0),
