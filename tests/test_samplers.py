@@ -338,6 +338,46 @@ def test_cluster_goobs_fast_in_batch_mixture_equals_generic_path() -> None:
     assert fast.shape == (40, 40) and torch.allclose(fast, slow, atol=1e-5)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["mixed", "dns", "ance", "goobs", "cluster-goobs", "cluster-dns"]),
+       st.integers(0, 2**31), st.integers(1, 9), st.booleans())
+def test_property_count_tables_give_the_generic_mixture_logq_bit_for_bit(
+    name: str, seed: int, batch_size: int, shared: bool,
+) -> None:
+    """The per-item tables (issue 12, fewer operations per step) reproduce the per-step sum
+    over proposals exactly, for draws from the pool and for any candidate with its pool
+    membership; a pool that is not complete gets no table."""
+    from clusterneg.samplers.proposals import log_expected_count
+
+    s = build_sampler(name, make_ctx(seed=seed % 7), **OPTIONS[name])
+    table = s.count_table(batch_size)
+    assert table is not None
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.randint(0, N_ITEMS, (batch_size,), generator=g)
+    ids = torch.randint(0, N_ITEMS, (1 if shared else batch_size, 5), generator=g)
+    own = s.proposals[-1]
+    assert torch.equal(table.log_q(ids, pos),
+                       log_expected_count("mixture", own, s.proposals, ids, pos, in_pool=True))
+    pool = getattr(s, "pool", None)
+    if pool is not None:
+        member = pool.contains(ids, s.item_cluster[ids])
+        assert torch.equal(table.log_q(ids, pos, member),
+                           log_expected_count("mixture", own, s.proposals, ids, pos))
+        pool.complete = False  # e.g. after cluster-follow re-segments: counts may change
+        assert s.count_table(batch_size) is None
+
+
+def test_cluster_goobs_in_batch_logq_from_tables_equals_the_sum() -> None:
+    ctx = make_ctx()
+    s = build_sampler("cluster-goobs", ctx, n_negatives=8, n_cluster=3, slots=4)
+    batch = Batch(torch.zeros(40, dtype=torch.long), torch.randint(0, N_ITEMS, (40,)))
+    base = in_batch_log_q(ctx.item_log_freq, batch.items)
+    assert not bool(s.pool.contains(batch.items, s.item_cluster[batch.items]).all())
+    fast = s.in_batch_log_q(batch, base)
+    s.use_count_tables = False
+    assert torch.equal(fast, s.in_batch_log_q(batch, base))
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.sampled_from(SAMPLER_NAMES), st.integers(0, 2**31), st.booleans())
 def test_property_no_sampler_returns_a_positive_as_its_own_negative(

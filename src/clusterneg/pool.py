@@ -290,23 +290,34 @@ class ClusterPool:
     ) -> None:
         """Write without a host sync: every write to a slot carries the value of the slot's
         LAST write (its winner), so duplicate indices write identical values and the
-        scatter order does not matter; counters count winners only."""
+        scatter order does not matter; counters count winners only.
+
+        Every step calls this, so it is written for few tensor operations (issue 12: on the
+        CPU, with small towers, a step's cost is mostly the number of operations, not their
+        size): gathers through ``index_select``, the counters as one ``bincount``, and a
+        compact pool, where no write can fill a slot, skips the fill bookkeeping.
+        """
         items = item_ids.reshape(-1).to(self.device, torch.long)
         clusters = cluster_ids.reshape(-1).to(self.device, torch.long)
         self._check_write(items, clusters, rows)
         slot = self.slot_of(items, clusters)
-        win = self._last_writes(slot)
-        keep = win == torch.arange(slot.numel(), device=self.device)
+        order = torch.arange(slot.numel(), device=self.device)
+        win = self._last_writes(slot, order)
+        keep = win == order
         items = items.index_select(0, win)
-        old, old_written = self.item_ids[slot], self.written[slot]
-        new_fill = (old < 0) & keep
+        old = self.item_ids.index_select(0, slot)
+        old_written = self.written.index_select(0, slot)
+        empty = old < 0
+        new_fill = empty & keep
         if self._compact:  # checked before anything changes
             self._check_no_new_fill(new_fill)
-        self._counts += torch.stack([
-            keep.sum(), new_fill.sum(), ((old >= 0) & (old != items) & keep).sum(),
-            ((old == items) & keep).sum(),
-            ((self.clock - torch.where(new_fill, 0, old_written)) * keep).sum(),
-        ])
+        # per winning write: 1 new fill, 2 overwrite (another item), 3 refresh (same item);
+        # the counters' order: writes, new fills, overwrites, refreshes, written_sum
+        kind = torch.where(empty, 1, torch.where(old == items, 3, 2)) * keep
+        tally = torch.bincount(kind, minlength=4)[1:]
+        since = self.clock - torch.where(new_fill, 0, old_written)
+        self._counts += torch.cat([tally.sum(0, keepdim=True), tally,
+                                   (since * keep).sum(0, keepdim=True)])
         self.item_ids.index_copy_(0, slot, items)
         self.written.index_fill_(0, slot, self.clock)
         where = slot
@@ -316,7 +327,8 @@ class ClusterPool:
         if self._rows is not None and rows is not None:
             rows = rows.reshape(-1, *self.row_shape).to(self.device, self._rows.dtype)
             self._rows.index_copy_(0, where, rows.index_select(0, win))
-        self.segment_filled.index_add_(0, clusters, new_fill.long())
+        if not self._compact:  # a compact pool has just checked: no write filled a slot
+            self.segment_filled.index_add_(0, clusters, new_fill.long())
         # the index is rebuilt only if a slot was newly filled, which a complete pool rules out
         self._check_fills = self._check_fills or not self.complete
 
@@ -331,11 +343,13 @@ class ClusterPool:
                               f"rows (row_shape={self.row_shape})")
         if not items.numel():
             return
-        bad = ((items < 0) | (clusters < 0) | (clusters >= self.n_clusters)).any()
         msg = f"pool update: item ids must be >= 0 and cluster ids in [0, {self.n_clusters})"
         if self.device.type != "cpu":  # checked on the device, without a host sync
+            bad = ((items < 0) | (clusters < 0) | (clusters >= self.n_clusters)).any()
             torch._assert_async(~bad, msg)
-        elif bool(bad):
+            return
+        low, high = torch.aminmax(clusters)  # two reductions: this runs every step
+        if int(items.min()) < 0 or int(low) < 0 or int(high) >= self.n_clusters:
             raise ConfigError(msg)
 
     def _check_no_new_fill(self, new_fill: torch.Tensor) -> None:
@@ -348,12 +362,11 @@ class ClusterPool:
         elif bool(new_fill.any()):
             raise ConfigError(msg)
 
-    def _last_writes(self, slot: torch.Tensor) -> torch.Tensor:
+    def _last_writes(self, slot: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
         """int64 [n]: for each write, the position of the last write to its slot (later
-        writes win)."""
-        order = torch.arange(slot.numel(), device=self.device)
+        writes win); ``order`` is ``arange(n)``."""
         self._winner.scatter_reduce_(0, slot, order, reduce="amax")
-        win = self._winner[slot]
+        win = self._winner.index_select(0, slot)
         self._winner.index_fill_(0, slot, -1)
         return win
 

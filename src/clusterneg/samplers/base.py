@@ -20,6 +20,7 @@ import torch
 
 from clusterneg.errors import ConfigError
 from clusterneg.samplers.proposals import (
+    CountTable,
     InBatchProposal,
     Proposal,
     check_logq_mode,
@@ -63,6 +64,14 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
         raise ConfigError(f"sampler option {name} must be one of {', '.join(choices)}, got "
                           f"{value!r}")
     return value
+
+
+def _counts_key(proposal: Proposal) -> tuple[Any, ...]:
+    """What a proposal's per-item counts depend on besides the batch size: its draw count
+    and its pool's fill (a pool that is not complete yields no table at all)."""
+    pool = getattr(proposal, "pool", None)
+    return (id(proposal), getattr(proposal, "k", None),
+            None if pool is None else (pool.complete, pool.n_filled))
 
 
 def user_vectors(model: Any, batch: Batch) -> torch.Tensor:
@@ -109,6 +118,8 @@ class SamplerBase:
         self.options: dict[str, Any] = {"in_batch": in_batch, "logq_mode": logq_mode,
                                         "mask_user_items": mask_user_items}
         self._tally: dict[str, torch.Tensor] = {}
+        self._tables: dict[tuple[Any, ...], CountTable | None] = {}
+        self.use_count_tables = True  # off while counts change every step (a warm-up)
 
     # ---- blocks -------------------------------------------------------------------------
 
@@ -149,6 +160,10 @@ class SamplerBase:
     def _block_log_q(
         self, parts: list[BlockPart], ids2d: torch.Tensor, pos: torch.Tensor, in_pool: bool
     ) -> torch.Tensor:
+        if self.logq_mode == "mixture" and parts[0].proposal is not None:
+            table = self.count_table(pos.shape[0])
+            if table is not None and (in_pool or not table.pool_only):
+                return table.log_q(ids2d, pos)
         if len(parts) == 1 or self.logq_mode != "block":  # mixture: one sum over all columns
             return log_expected_count(self.logq_mode, parts[0].proposal, self.proposals, ids2d, pos,
                                       in_pool)
@@ -156,6 +171,19 @@ class SamplerBase:
         outs = [log_expected_count("block", p.proposal, self.proposals, c, pos, in_pool)
                 for p, c in zip(parts, cols, strict=True)]
         return torch.cat([o.expand(max(x.shape[0] for x in outs), -1) for o in outs], dim=1)
+
+    def count_table(self, batch_size: int) -> CountTable | None:
+        """The mixture logQ of every item for batches of ``batch_size``, while no
+        proposal's counts change (:class:`~clusterneg.samplers.proposals.CountTable`);
+        None otherwise. Rebuilt when a proposal's draw count or a pool's fill changes."""
+        if not self.use_count_tables:
+            return None
+        key = (batch_size, *(_counts_key(p) for p in self.proposals))
+        if key not in self._tables:
+            if len(self._tables) >= 4:  # a full and a last batch per epoch; bounded anyway
+                self._tables.clear()
+            self._tables[key] = CountTable.build(self.proposals, batch_size, self.ctx.n_items)
+        return self._tables[key]
 
     def count_false_negatives(
         self, parts: list[BlockPart], ids2d: torch.Tensor, batch: Batch, among: torch.Tensor

@@ -213,12 +213,18 @@ class ClusterGoobsSampler(GoobsSampler):
         items = batch.items.to(self.device)
         col = self.item_cluster[items]
         in_pool = self.pool.contains(items, col)  # one membership test for both pool terms
-        other = sum(p.expected_count(items[None, :], items, in_pool=True)[0] * in_pool
-                    if p is self.random else p.expected_count(items[None, :], items)[0]
-                    for p in self.proposals if p is not self.cluster)
-        term = in_pool * (self.cluster.k / self.pool.segment_filled[col].clamp(min=1))
-        lo = other.float().clamp(min=1e-30).log()
-        hi = (other + term).float().clamp(min=1e-30).log()
+        table = self.count_table(items.shape[0]) if self.proposals[-1] is self.cluster else None
+        if table is not None:  # the same numbers from the per-item tables (no warm-up)
+            out = table.log_outside.index_select(0, items)
+            lo = torch.where(in_pool, table.log_other.index_select(0, items), out)
+            hi = torch.where(in_pool, table.log_same.index_select(0, items), out)
+        else:
+            other = sum(p.expected_count(items[None, :], items, in_pool=True)[0] * in_pool
+                        if p is self.random else p.expected_count(items[None, :], items)[0]
+                        for p in self.proposals if p is not self.cluster)
+            term = in_pool * (self.cluster.k / self.pool.segment_filled[col].clamp(min=1))
+            lo = other.float().clamp(min=1e-30).log()
+            hi = (other + term).float().clamp(min=1e-30).log()
         return torch.where(col[:, None] == col[None, :], hi[None, :], lo[None, :])
 
     def cluster_draw(self, batch: Batch, model: Any) -> PoolDraw:
@@ -237,6 +243,7 @@ class ClusterGoobsSampler(GoobsSampler):
         if self.warmup_steps:
             share = self.cluster_share(batch.step)
             self._set_share(share)
+            self.use_count_tables = share >= 1.0  # the counts change every warm-up step
             if share < 1.0:
                 near = self._warm(near, items.shape[0], share)
         if not self.merge or self.shared or not self.n_random:

@@ -29,6 +29,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -55,6 +56,24 @@ class Proposal(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ItemCounts:
+    """A proposal's expected count of each catalog item, when it does not change from step
+    to step (see :class:`CountTable`).
+
+    Args:
+        count: float32 [N], the expected count of item j among an example's candidates,
+            for an item in the GOOBS pool.
+        pool_only: the proposal draws from the pool: an item outside it counts 0.
+        clusters: int64 [N] each item's cluster when the count applies only to examples
+            whose positive is in item j's cluster (0 for the others); None: to every example.
+    """
+
+    count: torch.Tensor
+    pool_only: bool = False
+    clusters: torch.Tensor | None = None
+
+
 class InBatchProposal:
     """The other positives of a batch of B: expected count ``B * p_j`` (item frequency).
 
@@ -71,6 +90,9 @@ class InBatchProposal:
         self, ids: torch.Tensor, pos_items: torch.Tensor, in_pool: bool = False
     ) -> torch.Tensor:
         return pos_items.shape[0] * self.item_freq[ids]
+
+    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts:
+        return ItemCounts(batch_size * self.item_freq)
 
 
 class UniformCorpusProposal:
@@ -90,6 +112,9 @@ class UniformCorpusProposal:
         self, ids: torch.Tensor, pos_items: torch.Tensor, in_pool: bool = False
     ) -> torch.Tensor:
         return torch.full(ids.shape, self.k / self.n_items, device=ids.device)
+
+    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts:
+        return ItemCounts(torch.full((n_items,), self.k / self.n_items))
 
 
 class FifoProposal:
@@ -133,6 +158,13 @@ class PoolUniformProposal:
             return torch.full(ids.shape, rate, device=ids.device)
         return self.pool.contains(ids, _clusters(self.item_cluster, ids)) * rate
 
+    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts | None:
+        if not self.pool.complete:  # the filled count may still change
+            return None
+        rate = self.k / max(self.pool.n_filled, 1)
+        return ItemCounts(torch.full((n_items,), rate, device=self.pool.device),
+                          pool_only=True)
+
 
 class PoolClusterProposal:
     """K_c uniform draws inside the positive's cluster segment: ``K_c / n_filled(c)`` for an
@@ -159,6 +191,13 @@ class PoolClusterProposal:
             inside = inside & self.pool.contains(ids, cand_cluster)
         count = self.pool.segment_filled[pos_cluster].clamp(min=1)
         return inside * (self.k / count)[:, None]
+
+    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts | None:
+        if not self.pool.complete:  # the segments' filled counts may still change
+            return None
+        per_cluster = self.k / self.pool.segment_filled.clamp(min=1)
+        return ItemCounts(per_cluster[self.item_cluster], pool_only=True,
+                          clusters=self.item_cluster)
 
 
 def _clusters(item_cluster: torch.Tensor | None, ids: torch.Tensor) -> torch.Tensor:
@@ -203,3 +242,82 @@ def log_expected_count(
     parts = [own] if mode == "block" else proposals
     total = sum(p.expected_count(ids, pos_items, in_pool=in_pool) for p in parts)
     return torch.log(total.float().clamp(min=_TINY))
+
+
+class CountTable:
+    """The ``"mixture"`` log expected counts of every catalog item, computed once.
+
+    When no proposal's counts change from step to step (every pool complete: after a
+    whole-catalog preload the filled counts are fixed), a candidate's mixture ``log_q``
+    depends only on the candidate, on whether it sits in the pool, and on whether it shares
+    the example's cluster. So three [N] tables replace the per-step sum over proposals: a
+    block's ``log_q`` becomes a gather and a ``where`` (issue 12: on the CPU with small
+    towers a step costs about its number of tensor operations). Each table is summed in
+    the proposals' order, as :func:`log_expected_count` sums them, so the numbers are
+    bit-for-bit the same.
+
+    Args:
+        proposals: every proposal of the example's candidates; each must have
+            ``item_counts`` returning an :class:`ItemCounts` (else :meth:`build` gives None).
+        batch_size: B (the in-batch proposal's count is ``B * p_j``).
+        n_items: N.
+
+    Example:
+        >>> p = UniformCorpusProposal(n_items=4, k=2)
+        >>> table = CountTable.build([p], batch_size=8, n_items=4)
+        >>> ids = torch.tensor([[0, 3]])
+        >>> torch.equal(table.log_q(ids, torch.zeros(1).long()),
+        ...             log_expected_count("mixture", p, [p], ids, torch.zeros(1).long()))
+        True
+    """
+
+    def __init__(self, counts: Sequence[ItemCounts]) -> None:
+        in_pool_other: torch.Tensor | int = 0  # in the pool, the example's cluster differs
+        in_pool_same: torch.Tensor | int = 0  # in the pool, same cluster
+        outside: torch.Tensor | int = 0  # not in the pool
+        self.item_cluster: torch.Tensor | None = None
+        for c in counts:
+            in_pool_same = in_pool_same + c.count
+            in_pool_other = in_pool_other + (0 if c.clusters is not None else c.count)
+            outside = outside + (0 if c.pool_only else c.count)
+            if c.clusters is not None:
+                if self.item_cluster is not None and c.clusters is not self.item_cluster:
+                    raise ConfigError("same-cluster proposals with different item clusters")
+                self.item_cluster = c.clusters
+        self.same_cluster = self.item_cluster is not None
+        self.pool_only = any(c.pool_only for c in counts)
+        n = counts[0].count.shape[0]
+        self.log_other, self.log_same, self.log_outside = (
+            torch.log(torch.as_tensor(t, dtype=torch.float32).expand(n).float()
+                      .clamp(min=_TINY)).contiguous()
+            for t in (in_pool_other, in_pool_same, outside))
+
+    @classmethod
+    def build(cls, proposals: Sequence[Proposal], batch_size: int, n_items: int
+              ) -> CountTable | None:
+        """The table, or None when a proposal has no fixed per-item counts."""
+        counts = []
+        for p in proposals:
+            fn = getattr(p, "item_counts", None)
+            c = None if fn is None else fn(batch_size, n_items)
+            if c is None:
+                return None
+            counts.append(c)
+        return cls(counts) if counts else None
+
+    def log_q(self, ids: torch.Tensor, pos_items: torch.Tensor,
+              in_pool: torch.Tensor | None = None) -> torch.Tensor:
+        """As ``log_expected_count("mixture", ...)``: float32 [B or 1, K] for ``ids``
+        int64 [B, K] or [1, K]; ``in_pool`` bool of ``ids``' shape marks the candidates in
+        the pool (None: every one, as for draws from the pool)."""
+        flat = ids.reshape(-1)
+        other = self.log_other.index_select(0, flat).view(ids.shape)
+        if self.same_cluster:
+            cand = self.item_cluster.index_select(0, flat).view(ids.shape)
+            same = cand == self.item_cluster.index_select(0, pos_items)[:, None]
+            other = torch.where(same, self.log_same.index_select(0, flat).view(ids.shape),
+                                other)
+        if in_pool is not None and self.pool_only:
+            other = torch.where(in_pool, other,
+                                self.log_outside.index_select(0, flat).view(ids.shape))
+        return other
