@@ -180,7 +180,7 @@ class SamplerBase:
             return None
         key = (batch_size, *(_counts_key(p) for p in self.proposals))
         if key not in self._tables:
-            if len(self._tables) >= 4:  # a full and a last batch per epoch; bounded anyway
+            if len(self._tables) >= 2:  # a full and a last batch per epoch: 24 bytes/item
                 self._tables.clear()
             self._tables[key] = CountTable.build(self.proposals, batch_size, self.ctx.n_items)
         return self._tables[key]

@@ -254,7 +254,8 @@ class CountTable:
     block's ``log_q`` becomes a gather and a ``where`` (issue 12: on the CPU with small
     towers a step costs about its number of tensor operations). Each table is summed in
     the proposals' order, as :func:`log_expected_count` sums them, so the numbers are
-    bit-for-bit the same.
+    bit-for-bit the same. Memory: 12 bytes per catalog item per table (a sampler holds at
+    most two: the full batch and an epoch's last, shorter one).
 
     Args:
         proposals: every proposal of the example's candidates; each must have
