@@ -80,7 +80,9 @@ def _block_logits(
     user: torch.Tensor, vecs: torch.Tensor, block: NegativeBlock, pos_ids: torch.Tensor,
     temperature: float, logq: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits [B, K] of one block, raw cosines, usable mask and accidental-hit mask."""
+    """Logits [B, K] of one block, raw cosines, the validity mask and the accidental-hit
+    mask (a candidate that is the example's own positive); a column is usable where valid
+    and not a hit."""
     if block.shared:
         cos = user @ vecs.T
         ids = block.item_ids.unsqueeze(0).expand(user.shape[0], -1)
@@ -92,7 +94,7 @@ def _block_logits(
         ids, valid, log_q = block.item_ids, block.valid, block.log_q
     hits = ids == pos_ids[:, None]
     logits = cos / temperature - (log_q if logq else 0.0)
-    return logits, cos, valid & ~hits, hits & valid
+    return logits, cos, valid, hits
 
 
 def sampled_softmax_loss(
@@ -152,12 +154,13 @@ def sampled_softmax_loss(
         target = torch.zeros(b, dtype=torch.long, device=user.device)
     columns, names = [first], ["in_batch" if in_batch else "pos"]
     for block, vecs in zip(blocks, block_vectors, strict=True):
-        logits_b, cos_b, ok, hit = _block_logits(user, vecs, block, pos_ids, temperature,
-                                                 logq_correction)
-        columns.append(logits_b.masked_fill_(~ok, NEG_INF))  # a fresh tensor: no copy
+        logits_b, cos_b, valid, hits = _block_logits(user, vecs, block, pos_ids, temperature,
+                                                     logq_correction)
+        columns.append(logits_b.masked_fill_(hits | ~valid, NEG_INF))  # a fresh tensor
         names.append(block.name)
         if not diagnostics:
             continue
+        ok, hit = valid & ~hits, hits & valid
         stats[f"{block.name}/accidental_hits"] = float(hit.sum())
         stats[f"{block.name}/valid_share"] = float(ok.float().mean()) if ok.numel() else 0.0
         stats[f"{block.name}/neg_cos"] = _masked_mean(cos_b, ok)

@@ -117,6 +117,8 @@ class ClusterPool:
         # caches and scratch, all preallocated so memory never grows
         self._filled_index = torch.zeros(cap, **kw)
         self._segment_start = torch.zeros(self.n_clusters, **kw)
+        self._segment_draw = torch.ones(self.n_clusters, **kw)  # filled count, at least 1
+        self._no_empty_segment = False  # every segment has a filled slot (as of the index)
         self._n_filled = 0
         self._winner = torch.full((cap,), -1, **kw)
         self._dirty, self._check_fills, self._fills_indexed = True, False, -1
@@ -384,6 +386,8 @@ class ClusterPool:
         self._n_filled = int(idx.numel())
         self._filled_index[: self._n_filled] = idx
         self._segment_start.copy_(torch.cumsum(self.segment_filled, 0) - self.segment_filled)
+        self._segment_draw.copy_(self.segment_filled.clamp(min=1))
+        self._no_empty_segment = bool((self.segment_filled > 0).all())
         self._dirty, self._fills_indexed = False, int(self._counts[1])
         if self.complete and not self._compact and self._n_filled:
             self._make_compact()
@@ -414,12 +418,14 @@ class ClusterPool:
         """
         self._ensure_index()
         cluster_ids = cluster_ids.to(self.device, torch.long)
-        count = self.segment_filled[cluster_ids]
         raw = torch.randint(0, _RAND_HIGH, (cluster_ids.numel(), n), generator=generator,
                             device=self.device)
-        rank = raw % count.clamp(min=1)[:, None]
-        return self._gather(self._segment_start[cluster_ids][:, None] + rank,
-                            (count > 0)[:, None].expand(-1, n))
+        rank = raw % self._segment_draw.index_select(0, cluster_ids)[:, None]
+        start = self._segment_start.index_select(0, cluster_ids)[:, None]
+        if self._no_empty_segment:  # every draw is valid: nothing to mask
+            return self._gather(start + rank, None)
+        valid = self.segment_filled.index_select(0, cluster_ids) > 0
+        return self._gather(start + rank, valid[:, None].expand(-1, n))
 
     def sample_uniform(self, shape: tuple[int, ...], generator: torch.Generator) -> PoolDraw:
         """Uniform filled slots over the whole pool (random out-of-batch negatives).
@@ -434,20 +440,27 @@ class ClusterPool:
         raw = torch.randint(0, _RAND_HIGH, shape, generator=generator, device=self.device)
         return self._gather(raw % max(n, 1), torch.full(shape, n > 0, device=self.device))
 
-    def _gather(self, rank: torch.Tensor, valid: torch.Tensor) -> PoolDraw:
+    def _gather(self, rank: torch.Tensor, valid: torch.Tensor | None) -> PoolDraw:
         """The draw at global ranks ``rank`` of the filled slots (index_select throughout:
-        several times faster than advanced indexing)."""
+        several times faster than advanced indexing); ``valid`` None: every rank is a
+        filled slot's (no empty segment was drawn from)."""
         flat = rank.reshape(-1)
         slot = self._filled_index.index_select(0, flat)
         if self._compact:  # ids and rows in rank order: read at the rank (an empty
-            flat = flat.clamp(max=self._n_filled - 1)  # segment's rank is masked by valid)
+            if valid is not None:  # segment's rank is masked by valid)
+                flat = flat.clamp(max=self._n_filled - 1)
             ids, where = self._ranked_items.index_select(0, flat), flat
         else:
             ids, where = self.item_ids.index_select(0, slot), slot
         rows = (None if self._rows is None else
                 self._rows.index_select(0, where).view(*rank.shape, *self.row_shape))
-        return PoolDraw(slots=slot.view(rank.shape), item_ids=torch.where(
-            valid, ids.view(rank.shape), 0), valid=valid, rows=rows)
+        ids = ids.view(rank.shape)
+        if valid is None:
+            return PoolDraw(slots=slot.view(rank.shape), item_ids=ids,
+                            valid=torch.ones(rank.shape, dtype=torch.bool, device=self.device),
+                            rows=rows)
+        return PoolDraw(slots=slot.view(rank.shape), item_ids=torch.where(valid, ids, 0),
+                        valid=valid, rows=rows)
 
     def contains(self, item_ids: torch.Tensor, cluster_ids: torch.Tensor) -> torch.Tensor:
         """bool, same shape: whether each item currently sits in its slot."""
