@@ -197,14 +197,20 @@ class SamplerBase:
         if self.user_index is not None:
             user_hit = self.user_index.contains(batch.users.to(self.device), ids2d) & ~hit
         bad = hit if user_hit is None else hit | user_hit
+        kinds = {"pos_hits": hit & among}
+        if user_hit is not None:
+            kinds["user_hits"] = user_hit & among
+        kinds["draws"] = among & ~bad
+        if len(parts) == 1:  # the whole block: no column slices
+            for kind, mask in kinds.items():
+                self.count(f"{parts[0].name}/{kind}", mask.sum())
+            return bad
         start = 0
         for part in parts:
             span = slice(start, start + part.width)
             start += part.width
-            self.count(f"{part.name}/pos_hits", (hit & among)[:, span].sum())
-            if user_hit is not None:
-                self.count(f"{part.name}/user_hits", (user_hit & among)[:, span].sum())
-            self.count(f"{part.name}/draws", (among & ~bad)[:, span].sum())
+            for kind, mask in kinds.items():
+                self.count(f"{part.name}/{kind}", mask[:, span].sum())
         return bad
 
     # ---- in-batch columns ---------------------------------------------------------------
@@ -247,9 +253,12 @@ class SamplerBase:
     # ---- stats --------------------------------------------------------------------------
 
     def count(self, key: str, value: torch.Tensor) -> None:
-        """Accumulate a counter without a device sync."""
+        """Accumulate a counter without a device sync (integer counts stay int64: exact, and
+        no conversion per step)."""
         prev = self._tally.get(key)
-        value = value.detach().to(torch.float64)
+        value = value.detach()
+        if value.is_floating_point():
+            value = value.to(torch.float64)
         self._tally[key] = value if prev is None else prev + value
 
     def gauges(self) -> dict[str, float]:
