@@ -103,6 +103,15 @@ def test_resume_refuses_different_settings(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=600)
     assert other.returncode == 2 and "settings differ" in other.stderr
     assert len(other.stderr.splitlines()) == 1
+    # an added sampler brings its own options; a finished sampler's options cannot change
+    args = ("--seeds", "1", "--epochs", "1", "--resume", "--samplers", "in-batch,mixed@m")
+    added = subprocess.run(_cmd(data, out, *args, "-o", "mixed@m:n_negatives=4"),
+                           env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert added.returncode == 0, added.stderr
+    assert "mixed@m" in added.stderr and "already finished" in added.stderr
+    changed = subprocess.run(_cmd(data, out, *args, "-o", "mixed@m:n_negatives=5"),
+                             env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert changed.returncode == 2 and "compare.sampler_options" in changed.stderr
 
 
 def test_resume_with_more_seeds_extends_a_finished_comparison(tmp_path: Path) -> None:

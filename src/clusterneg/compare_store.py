@@ -80,6 +80,9 @@ class RunStore:
             raise DataError(self.root / SETTINGS, "missing or damaged; cannot resume") from None
         saved = _fill(saved, self.defaults)
         diff = _differences(saved, self.settings)
+        if "compare.sampler_options" in diff and _options_of_new_samplers_only(
+                saved["compare"], self.settings["compare"]):
+            diff.remove("compare.sampler_options")  # an added sampler brings its options
         fixed = [k for k in diff if k.removeprefix("compare.") not in EXTENDABLE]
         if fixed:
             raise ConfigError(f"--resume {self.root}: settings differ from the interrupted "
@@ -214,6 +217,28 @@ def _fill(saved: Any, defaults: Any) -> Any:
         return saved
     return {**{k: _fill(v, defaults.get(k)) for k, v in saved.items()},
             **{k: v for k, v in defaults.items() if k not in saved}}
+
+
+def _options_of_new_samplers_only(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether the sampler options differ only for samplers the resume adds (a new spec
+    such as ``cluster-goobs@cs`` comes with its own ``-o`` options; a finished sampler's
+    options must not change).
+
+    Example:
+        >>> _options_of_new_samplers_only(
+        ...     {"samplers": ["in-batch"], "sampler_options": {}},
+        ...     {"samplers": ["in-batch", "goobs@cs"],
+        ...      "sampler_options": {"goobs@cs": {"shared": True}}})
+        True
+        >>> _options_of_new_samplers_only(
+        ...     {"samplers": ["goobs"], "sampler_options": {}},
+        ...     {"samplers": ["goobs"], "sampler_options": {"goobs": {"shared": True}}})
+        False
+    """
+    old, new = saved.get("sampler_options") or {}, now.get("sampler_options") or {}
+    kept = set(saved.get("samplers") or [])
+    return all(old.get(spec) == new.get(spec) for spec in set(old) | set(new)
+               if spec in kept or spec not in (now.get("samplers") or []))
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
