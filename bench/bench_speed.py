@@ -248,6 +248,22 @@ def refresh_cost(runners: dict[str, Runner], tp: dict, repeats: int = 3) -> dict
     return out
 
 
+def op_counts(runners: dict[str, Runner], data: TrainData, steps: int = 10) -> dict[str, float]:
+    """Tensor operations (``aten::`` calls, nested ones included) per training step of each
+    sampler, counted by torch.profiler over ``steps`` steps: on the CPU with small towers a
+    step costs about its number of operations, whatever their size, so this count is the
+    load-independent part of the speed measurement."""
+    todo = batches(data, steps, seed=4321)
+    out = {}
+    for name, r in runners.items():
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for b in todo:
+                r.step(Batch(b.users, b.items))
+        out[name] = sum(e.count for e in prof.key_averages()
+                        if e.key.startswith("aten::")) / steps
+    return out
+
+
 def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -> dict:
     """torch.profiler op table and cProfile function table over ``steps`` steps each."""
     summary = {}
@@ -332,6 +348,7 @@ def main() -> None:
     }
     res["throughput"] = throughput(runners, data, args.rounds, args.steps)
     res["refresh"] = refresh_cost(runners, res["throughput"])
+    res["aten_calls_per_step"] = op_counts(runners, data)
     if args.profile:
         res["profile"] = profile(runners, data, args.profile_steps, args.tag)
     res["load_avg_end"] = os.getloadavg()
@@ -380,6 +397,10 @@ def table(res: dict) -> str:
                      f"{r['refresh_every']} steps the step is {r['amortized_step_ms']:.2f} ms, "
                      f"**{r['amortized_ratio_to_in_batch']:.3f}x in-batch**"
                      + (" (same optimiser)." if base_label(n)[1] == "lazy-adam" else "."))
+    if "aten_calls_per_step" in res:
+        lines += ["", "Tensor operations per step (`aten::` calls, nested included; "
+                  "torch.profiler, 10 steps): " + ", ".join(
+                      f"{n} {c:.0f}" for n, c in res["aten_calls_per_step"].items()) + "."]
     if "profile" in res:
         lines += ["", "Profile (torch.profiler, self CPU time; top ops, % of the step):", ""]
         for n, p in res["profile"].items():
