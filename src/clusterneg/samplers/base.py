@@ -182,7 +182,8 @@ class SamplerBase:
         if key not in self._tables:
             if len(self._tables) >= 2:  # a full and a last batch per epoch: 24 bytes/item
                 self._tables.clear()
-            self._tables[key] = CountTable.build(self.proposals, batch_size, self.ctx.n_items)
+            self._tables[key] = CountTable.build(self.proposals, batch_size, self.ctx.n_items,
+                                                 self.device)
         return self._tables[key]
 
     def count_false_negatives(

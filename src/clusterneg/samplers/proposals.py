@@ -42,7 +42,12 @@ _TINY = 1e-30  # keeps log finite for an item no proposal can produce
 
 
 class Proposal(Protocol):
-    """Expected count of each candidate among an example's candidates under one proposal."""
+    """Expected count of each candidate among an example's candidates under one proposal.
+
+    A proposal whose counts do not change from step to step may also offer
+    ``item_counts(batch_size, n_items, device) -> ItemCounts | None`` (every item's count
+    at once, for :class:`CountTable`); None, or no such method, keeps the per-step sum.
+    """
 
     name: str
 
@@ -91,7 +96,7 @@ class InBatchProposal:
     ) -> torch.Tensor:
         return pos_items.shape[0] * self.item_freq[ids]
 
-    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts:
+    def item_counts(self, batch_size: int, n_items: int, device: torch.device) -> ItemCounts:
         return ItemCounts(batch_size * self.item_freq)
 
 
@@ -113,8 +118,8 @@ class UniformCorpusProposal:
     ) -> torch.Tensor:
         return torch.full(ids.shape, self.k / self.n_items, device=ids.device)
 
-    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts:
-        return ItemCounts(torch.full((n_items,), self.k / self.n_items))
+    def item_counts(self, batch_size: int, n_items: int, device: torch.device) -> ItemCounts:
+        return ItemCounts(torch.full((n_items,), self.k / self.n_items, device=device))
 
 
 class FifoProposal:
@@ -158,7 +163,8 @@ class PoolUniformProposal:
             return torch.full(ids.shape, rate, device=ids.device)
         return self.pool.contains(ids, _clusters(self.item_cluster, ids)) * rate
 
-    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts | None:
+    def item_counts(self, batch_size: int, n_items: int, device: torch.device
+                    ) -> ItemCounts | None:
         if not self.pool.complete:  # the filled count may still change
             return None
         rate = self.k / max(self.pool.n_filled, 1)
@@ -192,7 +198,8 @@ class PoolClusterProposal:
         count = self.pool.segment_filled[pos_cluster].clamp(min=1)
         return inside * (self.k / count)[:, None]
 
-    def item_counts(self, batch_size: int, n_items: int) -> ItemCounts | None:
+    def item_counts(self, batch_size: int, n_items: int, device: torch.device
+                    ) -> ItemCounts | None:
         if not self.pool.complete:  # the segments' filled counts may still change
             return None
         per_cluster = self.k / self.pool.segment_filled.clamp(min=1)
@@ -287,20 +294,20 @@ class CountTable:
                 self.item_cluster = c.clusters
         self.same_cluster = self.item_cluster is not None
         self.pool_only = any(c.pool_only for c in counts)
-        n = counts[0].count.shape[0]
+        n, device = counts[0].count.shape[0], counts[0].count.device
         self.log_other, self.log_same, self.log_outside = (
-            torch.log(torch.as_tensor(t, dtype=torch.float32).expand(n).float()
-                      .clamp(min=_TINY)).contiguous()
+            torch.log((t if isinstance(t, torch.Tensor) else torch.zeros(n, device=device))
+                      .float().clamp(min=_TINY))
             for t in (in_pool_other, in_pool_same, outside))
 
     @classmethod
-    def build(cls, proposals: Sequence[Proposal], batch_size: int, n_items: int
-              ) -> CountTable | None:
+    def build(cls, proposals: Sequence[Proposal], batch_size: int, n_items: int,
+              device: str | torch.device = "cpu") -> CountTable | None:
         """The table, or None when a proposal has no fixed per-item counts."""
         counts = []
         for p in proposals:
             fn = getattr(p, "item_counts", None)
-            c = None if fn is None else fn(batch_size, n_items)
+            c = None if fn is None else fn(batch_size, n_items, torch.device(device))
             if c is None:
                 return None
             counts.append(c)
