@@ -367,6 +367,21 @@ def test_property_count_tables_give_the_generic_mixture_logq_bit_for_bit(
         assert s.count_table(batch_size) is None
 
 
+def test_count_tables_follow_in_place_frequency_writes() -> None:
+    """A streamed run writes its frequency estimates into ``item_freq`` in place: the table
+    is rebuilt (tensor version in its key), so logQ never comes from stale counts."""
+    from clusterneg.samplers.proposals import log_expected_count
+
+    s = build_sampler("cluster-goobs", make_ctx(), **OPTIONS["cluster-goobs"])
+    ids, pos = torch.randint(0, N_ITEMS, (B, 5)), torch.randint(0, N_ITEMS, (B,))
+    before = s.count_table(B).log_q(ids, pos)
+    s.item_freq[ids[0]] = 0.5  # as streaming.install_estimates does
+    after = s.count_table(B).log_q(ids, pos)
+    assert not torch.equal(before, after)
+    assert torch.equal(after, log_expected_count("mixture", s.cluster, s.proposals, ids, pos,
+                                                 in_pool=True))
+
+
 def test_cluster_goobs_in_batch_logq_from_tables_equals_the_sum() -> None:
     ctx = make_ctx()
     s = build_sampler("cluster-goobs", ctx, n_negatives=8, n_cluster=3, slots=4)

@@ -67,11 +67,14 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def _counts_key(proposal: Proposal) -> tuple[Any, ...]:
-    """What a proposal's per-item counts depend on besides the batch size: its draw count
-    and its pool's fill (a pool that is not complete yields no table at all)."""
+    """What a proposal's per-item counts depend on besides the batch size: its draw count,
+    its pool's fill (a pool that is not complete yields no table at all) and the version of
+    its item frequencies (bumped by any in-place write, e.g. a streamed run's estimates)."""
     pool = getattr(proposal, "pool", None)
+    freq = getattr(proposal, "item_freq", None)
     return (id(proposal), getattr(proposal, "k", None),
-            None if pool is None else (pool.complete, pool.n_filled))
+            None if pool is None else (pool.complete, pool.n_filled),
+            freq._version if isinstance(freq, torch.Tensor) else None)
 
 
 def user_vectors(model: Any, batch: Batch) -> torch.Tensor:
@@ -119,7 +122,10 @@ class SamplerBase:
                                         "mask_user_items": mask_user_items}
         self._tally: dict[str, torch.Tensor] = {}
         self._tables: dict[tuple[Any, ...], CountTable | None] = {}
-        self.use_count_tables = True  # off while counts change every step (a warm-up)
+        # per-item logQ tables: off where the counts change every step (a streamed run's
+        # online frequencies; a cluster-goobs warm-up sets _counts_changing)
+        self.use_count_tables = True
+        self._counts_changing = False
 
     # ---- blocks -------------------------------------------------------------------------
 
@@ -176,7 +182,7 @@ class SamplerBase:
         """The mixture logQ of every item for batches of ``batch_size``, while no
         proposal's counts change (:class:`~clusterneg.samplers.proposals.CountTable`);
         None otherwise. Rebuilt when a proposal's draw count or a pool's fill changes."""
-        if not self.use_count_tables:
+        if not self.use_count_tables or self._counts_changing:
             return None
         key = (batch_size, *(_counts_key(p) for p in self.proposals))
         if key not in self._tables:

@@ -243,7 +243,7 @@ class ClusterGoobsSampler(GoobsSampler):
         if self.warmup_steps:
             share = self.cluster_share(batch.step)
             self._set_share(share)
-            self.use_count_tables = share >= 1.0  # the counts change every warm-up step
+            self._counts_changing = share < 1.0  # the counts change every warm-up step
             if share < 1.0:
                 near = self._warm(near, items.shape[0], share)
         if not self.merge or self.shared or not self.n_random:

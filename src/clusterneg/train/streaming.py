@@ -157,6 +157,9 @@ def build_stream_run(data: StreamData, model_cfg: ModelConfig, cfg: TrainConfig,
     model = TwoTower(model_cfg, data.n_users, data.n_items, content=content).to(cfg.device)
     ctx = stream_context(data, cfg)
     sampler = build_sampler(cfg.sampler, ctx, **cfg.sampler_options)
+    if frequency is not None and hasattr(sampler, "use_count_tables"):
+        # the estimates change every step: per-item logQ tables would be rebuilt each time
+        sampler.use_count_tables = False
     return model, ctx, sampler, make_optimizer(model, cfg)
 
 
