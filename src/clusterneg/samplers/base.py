@@ -68,13 +68,15 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 def _counts_key(proposal: Proposal) -> tuple[Any, ...]:
     """What a proposal's per-item counts depend on besides the batch size: its draw count,
-    its pool's fill (a pool that is not complete yields no table at all) and the version of
-    its item frequencies (bumped by any in-place write, e.g. a streamed run's estimates)."""
+    its pool's fill (a pool that is not complete yields no table at all), and the versions
+    of the tensors they are read from (bumped by any in-place write: a streamed run's
+    frequency estimates, a pool state loaded, cluster-follow's new assignment)."""
     pool = getattr(proposal, "pool", None)
-    freq = getattr(proposal, "item_freq", None)
+    tensors = (getattr(proposal, "item_freq", None), getattr(proposal, "item_cluster", None),
+               None if pool is None else pool.segment_filled)
     return (id(proposal), getattr(proposal, "k", None),
             None if pool is None else (pool.complete, pool.n_filled),
-            freq._version if isinstance(freq, torch.Tensor) else None)
+            *(t._version if isinstance(t, torch.Tensor) else None for t in tensors))
 
 
 def user_vectors(model: Any, batch: Batch) -> torch.Tensor:
