@@ -68,14 +68,13 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 def _counts_key(proposal: Proposal) -> tuple[Any, ...]:
     """What a proposal's per-item counts depend on besides the batch size: its draw count,
-    its pool's fill (a pool that is not complete yields no table at all), and the versions
-    of the tensors they are read from (bumped by any in-place write: a streamed run's
-    frequency estimates, a pool state loaded, cluster-follow's new assignment)."""
+    whether its pool is complete (else it yields no table at all), and the versions of the
+    tensors they are read from (bumped by any in-place write: a streamed run's frequency
+    estimates, a pool's fill or a loaded pool state, cluster-follow's new assignment)."""
     pool = getattr(proposal, "pool", None)
     tensors = (getattr(proposal, "item_freq", None), getattr(proposal, "item_cluster", None),
                None if pool is None else pool.segment_filled)
-    return (id(proposal), getattr(proposal, "k", None),
-            None if pool is None else (pool.complete, pool.n_filled),
+    return (id(proposal), getattr(proposal, "k", None), None if pool is None else pool.complete,
             *(t._version if isinstance(t, torch.Tensor) else None for t in tensors))
 
 

@@ -215,16 +215,13 @@ class ClusterGoobsSampler(GoobsSampler):
         in_pool = self.pool.contains(items, col)  # one membership test for both pool terms
         table = self.count_table(items.shape[0]) if self.proposals[-1] is self.cluster else None
         if table is not None:  # the same numbers from the per-item tables (no warm-up)
-            out = table.log_outside.index_select(0, items)
-            lo = torch.where(in_pool, table.log_other.index_select(0, items), out)
-            hi = torch.where(in_pool, table.log_same.index_select(0, items), out)
-        else:
-            other = sum(p.expected_count(items[None, :], items, in_pool=True)[0] * in_pool
-                        if p is self.random else p.expected_count(items[None, :], items)[0]
-                        for p in self.proposals if p is not self.cluster)
-            term = in_pool * (self.cluster.k / self.pool.segment_filled[col].clamp(min=1))
-            lo = other.float().clamp(min=1e-30).log()
-            hi = (other + term).float().clamp(min=1e-30).log()
+            return table.log_q(items[None, :], items, in_pool[None, :])
+        other = sum(p.expected_count(items[None, :], items, in_pool=True)[0] * in_pool
+                    if p is self.random else p.expected_count(items[None, :], items)[0]
+                    for p in self.proposals if p is not self.cluster)
+        term = in_pool * (self.cluster.k / self.pool.segment_filled[col].clamp(min=1))
+        lo = other.float().clamp(min=1e-30).log()
+        hi = (other + term).float().clamp(min=1e-30).log()
         return torch.where(col[:, None] == col[None, :], hi[None, :], lo[None, :])
 
     def cluster_draw(self, batch: Batch, model: Any) -> PoolDraw:
