@@ -87,3 +87,20 @@ def test_samplers_lists_options_defaults_and_citations(tmp_path: Path) -> None:
     one = _cli(tmp_path, "samplers", "cluster-goobs")
     assert one.returncode == 0 and "arXiv 2607.00448" in one.stdout
     assert "n_cluster" in one.stdout and "mask_user_items" in one.stdout
+
+
+def test_help_version_and_option_errors_do_not_load_torch(tmp_path: Path) -> None:
+    """Every command registers without importing torch (its modules import the heavy code
+    inside the command), so ``--help``, ``--version``, a bad option and ``data stats`` answer
+    in well under a second; ``defaults.py`` holds what the options show."""
+    data = write_synthetic(tmp_path / "data")
+    probe = ("import sys\nfrom clusterneg import cli\ncli._register()\n"
+             "for argv in (['--version'], ['--help'], ['index', '--help'], ['recommend', '--k'],\n"
+             f"             ['data', 'stats', '--dataset', {str(data)!r}]):\n"
+             "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+             "print('torch loaded:', 'torch' in sys.modules, file=sys.stderr)\n")
+    env = dict(os.environ, PYTHONPATH=str(SRC), COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "torch loaded: False" in proc.stderr, proc.stderr
+    assert "clusterneg" in proc.stdout and "recommend" in proc.stdout

@@ -7,20 +7,22 @@ from pathlib import Path
 
 import typer
 
+from clusterneg import defaults as D
 from clusterneg.commands._common import console
 from clusterneg.index import KINDS, IndexSpec
-from clusterneg.serve.run_index import DEFAULT_KIND, build_run_index, save_run_index
-from clusterneg.serve.run_state import load_run_state
 
 
 def index_command(
     run_dir: Path = typer.Argument(..., help="A run directory written by train/compare."),
-    kind: str = typer.Option(DEFAULT_KIND, help=f"Index kind: {', '.join(KINDS)}."),
+    kind: str = typer.Option(D.INDEX_KIND, help=f"Index kind: {', '.join(KINDS)}."),
     ef_search: int = typer.Option(IndexSpec.ef_search, help="HNSW query candidates."),
     nprobe: int = typer.Option(IndexSpec.nprobe, help="IVF cells scanned per query."),
     queries: int = typer.Option(1000, help="Users sampled to measure recall."),
 ) -> None:
     """Build the serving index of a run and measure its recall@100 against exact search."""
+    from clusterneg.serve.run_index import build_run_index, save_run_index
+    from clusterneg.serve.run_state import load_run_state
+
     spec = IndexSpec(kind, ef_search=ef_search, nprobe=nprobe).validate()
     if queries <= 0:
         from clusterneg.errors import ConfigError

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import typer
 
+from clusterneg import defaults as D
 from clusterneg.commands._common import console
-from clusterneg.serve.new_items import read_new_items
-from clusterneg.serve.retriever import MAX_ADD, Retriever
 
 items_app = typer.Typer(help="Items added to a run after training.", no_args_is_help=True)
 
@@ -22,11 +21,14 @@ def add_command(
                                 "and text (or the catalog's text fields, or a vector)."),
 ) -> None:
     """Encode new items with the run's encoder and add them to its pool state and index."""
+    from clusterneg.serve.new_items import read_new_items
+    from clusterneg.serve.retriever import Retriever
+
     items = read_new_items(file)
     retriever = Retriever.open(run_dir)
     added = []
-    for start in range(0, len(items), MAX_ADD):
-        added += retriever.add_items(items[start:start + MAX_ADD])
+    for start in range(0, len(items), D.SERVE_MAX_ADD):
+        added += retriever.add_items(items[start:start + D.SERVE_MAX_ADD])
     per_cluster: dict[str, int] = {}
     for a in added:
         label = a.cluster_name or str(a.cluster)

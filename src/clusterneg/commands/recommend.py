@@ -8,21 +8,23 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from clusterneg import defaults as D
 from clusterneg.commands._common import console
 from clusterneg.errors import ConfigError
-from clusterneg.serve.retriever import MAX_K, Retriever
 
 
 def recommend_command(
     run_dir: Path = typer.Argument(..., help="A run directory written by train/compare."),
     user: str = typer.Option(None, help="A user id of the run's dataset."),
     items: str = typer.Option(None, help="Comma-separated recent item ids (instead of a user)."),
-    k: int = typer.Option(20, "-k", "--k", help=f"How many items (1..{MAX_K})."),
+    k: int = typer.Option(20, "-k", "--k", help=f"How many items (1..{D.SERVE_MAX_K})."),
     exclude: str = typer.Option("", help="Comma-separated item ids never to return."),
 ) -> None:
     """Recommend items to a user (or for a list of recent items) from the run's index."""
-    if not 1 <= k <= MAX_K:
-        raise ConfigError(f"-k must be between 1 and {MAX_K}, got {k}")
+    if not 1 <= k <= D.SERVE_MAX_K:
+        raise ConfigError(f"-k must be between 1 and {D.SERVE_MAX_K}, got {k}")
+    from clusterneg.serve.retriever import Retriever
+
     recent = _ids(items) if items is not None else None
     retriever = Retriever.open(run_dir)
     recs = retriever.recommend(user=user, items=recent, k=k, exclude=_ids(exclude))

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from clusterneg.commands._common import console, make_progress
-from clusterneg.data.synth import SynthConfig, check_new_dir, synthesize
 
 
 def synth_command(
@@ -25,6 +24,8 @@ def synth_command(
                   "of the cluster (needs --facets >= 2)."),
 ) -> None:
     """Parquet shards + items table: Zipf popularity, clustered item text, user tastes."""
+    from clusterneg.data.synth import SynthConfig, check_new_dir, synthesize
+
     cfg = SynthConfig(n_items=items, n_interactions=interactions, n_users=users,
                       n_clusters=clusters, zipf_alpha=zipf_alpha, shard_rows=shard_rows,
                       seed=seed, facets=facets, focus=focus).resolved()

@@ -7,11 +7,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from clusterneg.data.dataset import Catalog, Dataset, Interactions
 from clusterneg.data.load import load_dataset
 from clusterneg.data.splits import Split, make_split
 from clusterneg.data.stats import dataset_stats
-from clusterneg.data.user_items import UserItems
+
+if TYPE_CHECKING:  # imported on first use (__getattr__ below)
+    from clusterneg.data.user_items import UserItems
 
 __all__ = [
     "Catalog",
@@ -23,3 +27,13 @@ __all__ = [
     "load_dataset",
     "make_split",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``UserItems`` on first use: it needs torch, the rest of the data layer does not (so
+    ``clusterneg data stats`` and the command line's option checks start without it)."""
+    if name == "UserItems":
+        from clusterneg.data.user_items import UserItems
+
+        return UserItems
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clusterneg import defaults as D
 from clusterneg.data.user_items import UserItems
 from clusterneg.encode.template import title_texts
 from clusterneg.errors import ClusternegError, ConfigError
@@ -46,9 +47,9 @@ from clusterneg.serve.run_index import (
 from clusterneg.serve.run_state import RunState, load_run_state
 
 LOG_FILE = "added_items.jsonl"
-MAX_K = 1000
+MAX_K = D.SERVE_MAX_K
 MAX_QUERY_ITEMS = 1000
-MAX_ADD = 1000
+MAX_ADD = D.SERVE_MAX_ADD
 
 
 class UnknownIdError(ClusternegError):

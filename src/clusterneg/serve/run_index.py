@@ -20,15 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from clusterneg import defaults as D
 from clusterneg.index import IndexSpec, build_index, load_index, recall_at_k, save_index, search
 from clusterneg.model import TwoTower
 from clusterneg.train.checkpoint import write_json
 
 INDEX_FILE = "index.faiss"
 INDEX_META = "index.json"
-# bench/results/ann.md: at 1M vectors, IVF (sqrt(n) cells, nprobe 128) was the fastest
-# setting with recall@100 >= 0.95; HNSW built with efConstruction 40 stayed below 0.75
-DEFAULT_KIND = "ivf"
+DEFAULT_KIND = D.INDEX_KIND
 RECALL_K = 100
 
 
