@@ -238,8 +238,18 @@ def test_write_results_writes_three_consistent_files(tmp_path) -> None:
         {r["sampler"] for r in results["runs"]} - {"cluster-goobs"})
     assert {k: v for k, v in data["runner_up"].items() if k != "sampler"} == (
         data["best_vs"]["tests"]["goobs"])  # the same test as the runner-up's
+    # per seed: each seed's own change, the runs matched by seed (not by position)
+    hr = {(r["sampler"], str(r["seed"])): r["metrics"]["hr@50"] for r in results["runs"]}
+    seeds = sorted({k for s, k in hr if s == "goobs"})
+    assert len(seeds) > 1
+    assert data["best_vs"]["per_seed"]["goobs"] == pytest.approx(
+        [hr["cluster-goobs", k] / hr["goobs", k] - 1 for k in seeds])
     md = paths["markdown"].read_text()
     assert "## cluster-goobs (best HR@50) against each other sampler" in md
+    section = md.split("against each other sampler", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith("| goobs |"))
+    assert row.endswith(f"| {fmt.seeds_cell(data['best_vs']['per_seed']['goobs'])} |")
+    assert row.endswith(f"(all {len(seeds)} ahead) |") and fmt.SEEDS_NOTE in md
     assert 'id="best-vs-table"' in paths["html"].read_text()
     assert "Yes:" in md
     assert paths["html"].read_text().startswith("<!DOCTYPE html>")

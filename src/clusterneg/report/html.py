@@ -25,6 +25,7 @@ from clusterneg.report.inputs import ClusterDiagnostics, ExampleItem, ExampleUse
 from clusterneg.report.markdown import TUNING_HEADER, TUNING_NOTE, data_facts
 from clusterneg.report.summary import (
     HEADLINE,
+    SEEDS_NOTE,
     Comparison,
     best_vs_rows,
     beyond_reference_sentence,
@@ -125,12 +126,13 @@ def best_vs_section(comp: Comparison) -> str:
         return ""
     body = "".join(f'<tr><td class="name">{esc(r[0])}</td>'
                    + "".join(f'<td class="num">{esc(c)}</td>' for c in r[1:4])
-                   + f"<td>{esc(r[4])}</td></tr>" for r in rows)
+                   + f"<td>{esc(r[4])}</td><td>{esc(r[5])}</td></tr>" for r in rows)
     label = esc(metric_label(comp.best_vs["metric"]))
     return (f'<section id="best-vs"><h2>{esc(title)}</h2><table id="best-vs-table"><thead>'
             f"<tr><th>against</th><th>{label} of {esc(comp.best_vs['best'])}</th>"
-            f"<th>change</th><th>95% CI over users</th><th></th></tr></thead>"
-            f"<tbody>{body}</tbody></table></section>")
+            f"<th>change</th><th>95% CI over users</th><th></th><th>per seed</th></tr>"
+            f"</thead><tbody>{body}</tbody></table>"
+            f'<p class="note">{esc(SEEDS_NOTE)}</p></section>')
 
 
 def headroom_section(comp: Comparison, metric: str = "hr@50") -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from clusterneg.report.summary import (
     HEADLINE,
+    SEEDS_NOTE,
     Comparison,
     best_vs_rows,
     beyond_reference_sentence,
@@ -132,9 +133,10 @@ def best_vs_lines(comp: Comparison) -> list[str]:
         return []
     label = metric_label(comp.best_vs["metric"])
     lines = [f"## {title}", "",
-             f"| against | {label} of {comp.best_vs['best']} | change | 95% CI over users | |",
-             "|:---|---:|---:|---:|:---|"]
-    return [*lines, *(_row(r) for r in rows), ""]
+             f"| against | {label} of {comp.best_vs['best']} | change | 95% CI over users | "
+             "| per seed |",
+             "|:---|---:|---:|---:|:---|:---|"]
+    return [*lines, *(_row(r) for r in rows), "", SEEDS_NOTE, ""]
 
 
 def headroom_lines(comp: Comparison, metric: str = "hr@50") -> list[str]:
