@@ -74,6 +74,7 @@ TOWERS: dict[str, dict[str, Any]] = {
 }
 N_CLUSTERS, BATCH = 300, 256
 SLOT_LAYOUT = "_slot_layout"  # a bench-only flag: keep the pool's rows by slot
+NO_WRITE = "_no_write"  # a bench-only flag: skip the pool writes (observe), a cost bound
 
 
 def variants(towers: str, negatives: int | None = None,
@@ -109,13 +110,19 @@ def variants(towers: str, negatives: int | None = None,
         "cluster-goobs cached by slot": ("cluster-goobs", {"n_negatives": k, "ratio": ratio,
                                                            "cached_vectors": True,
                                                            SLOT_LAYOUT: True}),
+        # cached + shared with the per-step pool write (Algorithm 1) skipped: not a method
+        # (the pool's rows would go stale between refreshes), the bound of what batching or
+        # amortising the writes could save
+        "cluster-goobs cached shared no-write": ("cluster-goobs", {
+            "n_negatives": k, "ratio": ratio, "cached_vectors": True, "shared": True,
+            NO_WRITE: True}),
         # the exact softmax over the whole catalog (the headroom reference): not in the
         # default list, one of its steps costs about 30 in-batch steps
         "full": ("full", {}),
     }
 
 
-VARIANTS = [v for v in variants("content") if v != "full"]
+VARIANTS = [v for v in variants("content") if v != "full" and not v.endswith("no-write")]
 LAZY = " lazy"  # a label suffix: the same sampler trained with --optimizer lazy-adam
 
 
@@ -158,7 +165,10 @@ class Runner:
             reuse_embedding_grads(self.model)
         self.ctx = sampler_context(data, cfg)
         slot_layout = bool(options.pop(SLOT_LAYOUT, False))
+        no_write = bool(options.pop(NO_WRITE, False))
         self.sampler = build_sampler(name, self.ctx, **options)
+        if no_write:
+            self.sampler.observe = lambda *args, **kwargs: None
         if slot_layout:  # before the pool's first index build, which would make it compact
             self.sampler.pool._make_compact = lambda: None
         self.opt = make_optimizer(self.model, cfg)
@@ -296,6 +306,54 @@ def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -
     return summary
 
 
+SECTIONS = ("negatives", "user tower", "item tower", "loss", "backward", "optimiser",
+            "pool write")
+
+
+def sections(runners: dict[str, Runner], data: TrainData, rounds: int, steps: int
+             ) -> dict[str, dict[str, float]]:
+    """Mean CPU ms per step of each part of a training step (the trainer's ``train_step``,
+    split where its calls are: the sampler's draws, the two towers, the loss, backward, the
+    optimiser, the sampler's ``observe``), samplers interleaved on the same batches."""
+    from clusterneg.loss import sampler_loss
+    from clusterneg.train.trainer import candidate_vectors
+
+    acc = {n: dict.fromkeys(SECTIONS, 0.0) for n in runners}
+    for rep in range(rounds):
+        todo = batches(data, steps, seed=500 + rep)
+        k = rep % len(runners)
+        for name in list(runners)[k:] + list(runners)[:k]:
+            r, clock = runners[name], time.process_time
+            for b in todo:
+                batch = Batch(b.users, b.items)
+                batch.step = r.step_no
+                marks = [clock()]
+                r.model.train()
+                blocks = r.sampler.negatives(batch, r.model)
+                marks.append(clock())
+                user = r.model.user_vectors(batch.users, exclude_items=batch.items)
+                marks.append(clock())
+                pos, vecs = candidate_vectors(r.model, batch.items, blocks)
+                marks.append(clock())
+                out = sampler_loss(r.sampler, batch, blocks, user, pos, vecs,
+                                   r.model.temperature, r.ctx.item_log_freq, diagnostics=False)
+                marks.append(clock())
+                r.opt.zero_grad(set_to_none=True)
+                out.loss.backward()
+                marks.append(clock())
+                r.opt.step()
+                marks.append(clock())
+                r.sampler.observe(batch, r.model, pos.detach())
+                marks.append(clock())
+                float(out.loss.detach())
+                r.step_no += 1
+                for part, t0, t1 in zip(SECTIONS, marks[:-1], marks[1:], strict=True):
+                    acc[name][part] += t1 - t0
+    n = rounds * steps
+    return {name: {part: 1e3 * t / n for part, t in parts.items()}
+            for name, parts in acc.items()}
+
+
 def main() -> None:
     global BATCH
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -318,6 +376,9 @@ def main() -> None:
                     help="examples per step (the comparison's 256 by default); comparing two "
                          "sizes tells whether the samplers' extra work is per step or per "
                          "example")
+    ap.add_argument("--sections", action="store_true",
+                    help="also time each part of a step (draws, towers, loss, backward, "
+                         "optimiser, pool write)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-steps", type=int, default=40)
     args = ap.parse_args()
@@ -337,6 +398,7 @@ def main() -> None:
         + ("" if args.ratio is None else f" --ratio {args.ratio}")
         + ("" if args.batch_size == ap.get_default("batch_size")
            else f" --batch-size {args.batch_size}")
+        + (" --sections" if args.sections else "")
         + (" --profile" if args.profile else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
@@ -349,6 +411,8 @@ def main() -> None:
     res["throughput"] = throughput(runners, data, args.rounds, args.steps)
     res["refresh"] = refresh_cost(runners, res["throughput"])
     res["aten_calls_per_step"] = op_counts(runners, data)
+    if args.sections:
+        res["sections_cpu_ms"] = sections(runners, data, args.rounds, args.steps)
     if args.profile:
         res["profile"] = profile(runners, data, args.profile_steps, args.tag)
     res["load_avg_end"] = os.getloadavg()
@@ -401,6 +465,13 @@ def table(res: dict) -> str:
         lines += ["", "Tensor operations per step (`aten::` calls, nested included; "
                   "torch.profiler, 10 steps): " + ", ".join(
                       f"{n} {c:.0f}" for n, c in res["aten_calls_per_step"].items()) + "."]
+    if "sections_cpu_ms" in res:
+        sec = res["sections_cpu_ms"]
+        lines += ["", "Where a step's CPU time goes (mean ms per step, `--sections`):", "",
+                  "| sampler | " + " | ".join(SECTIONS) + " | sum |",
+                  "|---|" + "---|" * (len(SECTIONS) + 1)]
+        lines += [f"| {n} | " + " | ".join(f"{p[s]:.2f}" for s in SECTIONS)
+                  + f" | {sum(p.values()):.2f} |" for n, p in sec.items()]
     if "profile" in res:
         lines += ["", "Profile (torch.profiler, self CPU time; top ops, % of the step):", ""]
         for n, p in res["profile"].items():
