@@ -30,9 +30,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/clusterneg compare --dataset ml-100k --samplers in-batch,goobs,cluster-goobs,cluster-dns,full --epochs 12 --out runs/demo --overwrite
 
+# Two pytest workers (pytest-xdist), one test module each at a time (--dist loadscope: a
+# module's expensive fixture, such as the 60 bad-input command lines, is built once).
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadscope
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
