@@ -283,6 +283,8 @@ class Comparison:
             ``verdict_metric``, ``{sampler: paired_compare(full -> sampler)}``: whether a
             sampler goes beyond the ceiling of the corrected sampled softmax; empty without
             a ``full`` run or per-user arrays.
+        rival_seeds: the method's change over its closest rival on ``verdict_metric``, seed
+            by seed (:func:`per_seed_changes`; empty without runs).
         baseline, method, verdict_metric: the names the verdict is about.
     """
 
@@ -293,6 +295,7 @@ class Comparison:
     runner_up: dict[str, Any] | None = None
     best_vs: dict[str, Any] | None = None
     vs_reference: dict[str, dict[str, float]] = field(default_factory=dict)
+    rival_seeds: list[float] = field(default_factory=list)
     baseline: str = BASELINE
     method: str = METHOD
     verdict_metric: str = "hr@50"
@@ -366,11 +369,13 @@ def compare_runs(
     order = order_samplers(list(summary))
     comp = Comparison(order, summary, relative_change(summary), method=method_spec(order),
                       verdict_metric=verdict_metric)
+    rival = best_other(comp, verdict_metric)
+    if rival and runs:
+        comp.rival_seeds = per_seed_changes(runs, comp.method, rival, verdict_metric)
     if not per_user:
         return comp
     tested = tuple(dict.fromkeys((*TESTED_METRICS, verdict_metric)))
     comp.significance = significance(per_user, BASELINE, tested, n_boot, seed)
-    rival = best_other(comp, verdict_metric)
     if rival and per_user.get(rival) and per_user.get(comp.method):
         try:
             test = paired_compare(per_user[rival], per_user[comp.method], verdict_metric,
@@ -567,6 +572,15 @@ def verdict(comp: Comparison) -> str:
         ...         for s, v in (("in-batch", 0.2), ("cluster-goobs", 0.3))]
         >>> verdict(compare_runs({"runs": runs}))[:4]
         'Yes:'
+
+        With several seeds it says how each seed's own runs compare (an interval over users
+        cannot show run-to-run noise):
+
+        >>> runs = [{"sampler": s, "seed": k, "metrics": {"hr@50": v}}
+        ...         for s, k, v in (("in-batch", 0, 0.2), ("in-batch", 1, 0.2),
+        ...                         ("cluster-goobs", 0, 0.3), ("cluster-goobs", 1, 0.19))]
+        >>> verdict(compare_runs({"runs": runs})).split("; ")[1]
+        'per seed +50.0%, -5.0% (1 of 2 ahead).'
     """
     metric, method = comp.verdict_metric, comp.method
     label = metric_label(metric)
@@ -600,6 +614,8 @@ def verdict(comp: Comparison) -> str:
             f"against the best sampler {rival} at {fmt_value(metric, theirs)}"
             f"{_interval(runner)}"
         )
+    if len(comp.rival_seeds) > 1:
+        head += f"; per seed {seeds_cell(comp.rival_seeds)}"
     versus = _versus_baseline(comp, metric) if rival != comp.baseline else ""
     return head + versus + "." + _exposure(comp)
 
