@@ -536,8 +536,9 @@ def _exposure(comp: Comparison) -> str:
     if is_missing(m) or is_missing(b) or comp.baseline not in comp.summary:
         return ""
     word = "lower than" if m < b else ("higher than" if m > b else "equal to")
+    digits = 1 if f"{m:.1%}" != f"{b:.1%}" else 2  # "9.07% ... lower than 9.14%", not 9.1%
     return (
-        f" Top-100 exposure share: {m:.1%} for {comp.method}, {word} {b:.1%} for "
+        f" Top-100 exposure share: {m:.{digits}%} for {comp.method}, {word} {b:.{digits}%} for "
         f"{comp.baseline}."
     )
 
