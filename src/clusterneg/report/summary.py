@@ -434,20 +434,20 @@ SEEDS_NOTE = ("Per seed: the change in each seed's own runs (test values). The i
 
 
 def seeds_cell(changes: Sequence[float]) -> str:
-    """``"+1.7%, +2.1%, +0.5% (all 3 ahead)"``: per-seed changes and how many agree.
+    """``"+1.7%, +2.1%, +0.5% (all 3 ahead)"``: per-seed changes and how many agree; empty
+    for fewer than two seeds (one seed's change is the change itself).
 
     Example:
         >>> seeds_cell([0.017, -0.002, 0.005])
         '+1.7%, -0.2%, +0.5% (2 of 3 ahead)'
-        >>> seeds_cell([])
+        >>> seeds_cell([0.017])
         ''
     """
     vals = [c for c in changes if not math.isnan(c)]
-    if not vals:
+    if len(vals) < 2:
         return ""
     ahead = sum(c > 0 for c in vals)
-    agree = (f"all {len(vals)} ahead" if ahead == len(vals) and len(vals) > 1
-             else f"{ahead} of {len(vals)} ahead")
+    agree = f"all {len(vals)} ahead" if ahead == len(vals) else f"{ahead} of {len(vals)} ahead"
     return ", ".join(fmt_pct(c) for c in vals) + f" ({agree})"
 
 
@@ -615,7 +615,7 @@ def verdict(comp: Comparison) -> str:
             f"against the best sampler {rival} at {fmt_value(metric, theirs)}"
             f"{_interval(runner)}"
         )
-    if len(comp.rival_seeds) > 1:
+    if seeds_cell(comp.rival_seeds):
         head += f"; per seed {seeds_cell(comp.rival_seeds)}"
     versus = _versus_baseline(comp, metric) if rival != comp.baseline else ""
     return head + versus + "." + _exposure(comp)
