@@ -320,12 +320,19 @@ class CountTable:
         the pool (None: every one, as for draws from the pool)."""
         flat = ids.reshape(-1)
         other = self.log_other.index_select(0, flat).view(ids.shape)
+        outside = (self.log_outside.index_select(0, flat).view(ids.shape)
+                   if in_pool is not None and self.pool_only else None)
         if self.same_cluster:
+            same_value = self.log_same.index_select(0, flat).view(ids.shape)
+            if outside is not None and ids.shape[0] == 1:
+                # one row of candidates for every example (the in-batch columns): settle pool
+                # membership per column first, so only one selection runs over [B, K]
+                other = torch.where(in_pool, other, outside)
+                same_value = torch.where(in_pool, same_value, outside)
+                outside = None
             cand = self.item_cluster.index_select(0, flat).view(ids.shape)
             same = cand == self.item_cluster.index_select(0, pos_items)[:, None]
-            other = torch.where(same, self.log_same.index_select(0, flat).view(ids.shape),
-                                other)
-        if in_pool is not None and self.pool_only:
-            other = torch.where(in_pool, other,
-                                self.log_outside.index_select(0, flat).view(ids.shape))
+            other = torch.where(same, same_value, other)
+        if outside is not None:
+            other = torch.where(in_pool, other, outside)
         return other
