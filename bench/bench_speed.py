@@ -200,6 +200,7 @@ def throughput(runners: dict[str, Runner], data: TrainData, rounds: int, steps: 
     rotating order, on the same batches."""
     times: dict[str, list[float]] = {n: [] for n in runners}
     walls: dict[str, list[float]] = {n: [] for n in runners}
+    per_round: list[dict[str, float]] = []  # CPU seconds of each sampler's steps per round
     warm = batches(data, 3, seed=99)
     for r in runners.values():
         for b in warm:
@@ -208,18 +209,30 @@ def throughput(runners: dict[str, Runner], data: TrainData, rounds: int, steps: 
         todo = batches(data, steps, seed=rep)
         k = rep % len(runners)
         order = list(runners)[k:] + list(runners)[:k]
+        per_round.append(dict.fromkeys(runners, 0.0))
         for name in order:
             for b in todo:
                 cpu, wall = runners[name].step(Batch(b.users, b.items))
                 times[name].append(cpu)
                 walls[name].append(wall)
+                per_round[-1][name] += cpu
     eps = {n: BATCH / statistics.median(v) for n, v in times.items()}
+    # the same ratio round by round (each round's samplers ran back to back on the same
+    # batches, so a change of the machine's speed between rounds cancels): its spread is the
+    # measurement's own noise
+    paired = {}
+    for n in runners:
+        base = _in_batch_of(n)
+        if base in runners:
+            r = [rd[base] / rd[n] for rd in per_round]
+            paired[n] = {"median": statistics.median(r), "min": min(r), "max": max(r)}
     eps_wall = {n: BATCH / statistics.median(v) for n, v in walls.items()}
     return {"clock": "process CPU time (1 thread)", "examples_per_s_median": eps,
             "ratio_to_in_batch": {n: eps[n] / eps["in-batch"] for n in eps},
             # each sampler against in-batch under the same optimiser (lazy variants)
             "ratio_to_in_batch_same_optimizer": {n: eps[n] / eps.get(_in_batch_of(n), math.nan)
                                                  for n in eps},
+            "ratio_same_optimizer_per_round": paired,
             "wall_examples_per_s_median": eps_wall,
             "wall_ratio_to_in_batch": {n: eps_wall[n] / eps_wall["in-batch"] for n in eps},
             "step_ms_median": {n: 1e3 * statistics.median(v) for n, v in times.items()},
@@ -455,6 +468,13 @@ def table(res: dict) -> str:
                      f"{tp['step_ms_median'][n]:.1f} | {tp['step_ms_p90'][n]:.1f} | "
                      f"{tp['wall_examples_per_s_median'][n]:,.0f} | "
                      f"{tp['wall_ratio_to_in_batch'][n]:.3f} |")
+    paired = {n: p for n, p in tp.get("ratio_same_optimizer_per_round", {}).items()
+              if _in_batch_of(n) != n}
+    if paired:
+        lines += ["", f"x in-batch (same optimiser), round by round: median [min, max] over "
+                  f"the {tp['rounds']} rounds of the ratio of the rounds' CPU times: "
+                  + "; ".join(f"{n} {p['median']:.3f} [{p['min']:.3f}, {p['max']:.3f}]"
+                              for n, p in paired.items()) + "."]
     for n, r in res.get("refresh", {}).items():
         lines.append(f"\n*{n}*: one refresh of the {r['filled_slots']:,} pooled vectors "
                      f"costs {r['refresh_ms']:.0f} ms CPU; spread over its refresh_every="
