@@ -35,8 +35,8 @@ from clusterneg.cluster import embed_and_cluster
 from clusterneg.cluster.concepts import ConceptOptions, concept_clusters
 from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import atomic_write_text
 from clusterneg.presets import apply_protocol
-from clusterneg.report.html import write_text_atomic
 from clusterneg.report.summary import paired_compare
 from clusterneg.train.config import TrainConfig
 
@@ -115,8 +115,8 @@ def main() -> None:
                 ("cluster-goobs k-means", "cluster-goobs concepts"),
                 ("in-batch", "cluster-goobs k-means"), ("in-batch", "cluster-goobs concepts"))}
     stem = f"concepts_{args.tag}" if args.tag else "concepts"
-    write_text_atomic(RESULTS / f"{stem}.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    write_text_atomic(RESULTS / f"{stem}.md", markdown(doc))
+    atomic_write_text(RESULTS / f"{stem}.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(RESULTS / f"{stem}.md", markdown(doc))
 
 
 def pool(tags: list[str]) -> None:
@@ -143,8 +143,8 @@ def pool(tags: list[str]) -> None:
         cells = [f"{v['rel']:+.1%} [{v['rel_ci_low']:+.1%}, {v['rel_ci_high']:+.1%}]"
                  for v in (ch[m] for m in METRICS)]
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    write_text_atomic(RESULTS / "concepts_pooled.json", json.dumps(doc, indent=1) + "\n")
-    write_text_atomic(RESULTS / "concepts_pooled.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "concepts_pooled.json", json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(RESULTS / "concepts_pooled.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from clusterneg.compare_store import SETTINGS, RunStore
-from clusterneg.report.html import write_text_atomic
+from clusterneg.outputs import atomic_write_text
 from clusterneg.report.summary import paired_compare
 from clusterneg.runs import load_run
 
@@ -111,8 +111,8 @@ def main() -> None:
     command = "PYTHONPATH=src nice .venv/bin/python bench/paired_runs.py " + " ".join(sys.argv[1:])
     doc = {"command": command, "experiment": experiment, "runs": summary, "pairs": pairs,
            "seeds": args.seeds}
-    write_text_atomic(RESULTS / f"{args.tag}.json", json.dumps(doc, indent=1) + "\n")
-    write_text_atomic(RESULTS / f"{args.tag}.md", "\n".join(table(doc)) + "\n")
+    atomic_write_text(RESULTS / f"{args.tag}.json", json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(RESULTS / f"{args.tag}.md", "\n".join(table(doc)) + "\n")
     print("\n".join(table(doc)))
 
 

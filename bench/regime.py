@@ -43,8 +43,8 @@ import torch
 from clusterneg.commands._common import parse_options
 from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import atomic_write_text
 from clusterneg.presets import apply_protocol
-from clusterneg.report.html import write_text_atomic
 from clusterneg.report.summary import paired_compare
 from clusterneg.train.config import TrainConfig
 
@@ -120,7 +120,7 @@ def main() -> None:
                 doc["commands"] = list(dict.fromkeys([*disk.get("commands", []),
                                                       *doc["commands"]]))
                 add_intervals(doc, name)
-                write_text_atomic(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+                atomic_write_text(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             print(f"{name} B={b} {s}: hr@50 {hr50(row)} {row.get('error', '')}"
                   f"({row['train_seconds']:.0f} s, best epoch {row['best_epoch']})", flush=True)
 
@@ -282,7 +282,7 @@ def plot_all() -> None:
     fig.tight_layout()
     for ext in ("png", "svg"):
         fig.savefig(RESULTS / f"regime.{ext}", dpi=120)
-    write_text_atomic(RESULTS / "regime.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "regime.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clusterneg.report.html import write_text_atomic
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"
 METRIC = "hr@50"
@@ -138,9 +138,9 @@ def main() -> None:
     doc = analyse(*((lab, Path(d)) for lab, d in parts))
     doc["command"] = "PYTHONPATH=src .venv/bin/python bench/selection_noise.py " + " ".join(
         sys.argv[1:])
-    write_text_atomic(OUT / f"{args.tag}.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(OUT / f"{args.tag}.json", json.dumps(doc, indent=2) + "\n")
     md = table(doc)
-    write_text_atomic(OUT / f"{args.tag}.md", md)
+    atomic_write_text(OUT / f"{args.tag}.md", md)
     print(md)
 
 

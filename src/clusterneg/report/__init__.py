@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clusterneg.report.html import render_report, write_report, write_text_atomic
+from clusterneg.outputs import atomic_write_text
+from clusterneg.report.html import render_report, write_report
 from clusterneg.report.inputs import (
     BASELINE,
     METHOD,
@@ -118,7 +119,7 @@ def write_results(
             "runner_up": comp.runner_up, "best_vs": comp.best_vs, "headroom": headroom(comp)}
     text = json.dumps(_jsonable(full), indent=2, allow_nan=False) + "\n"
     return {
-        "json": write_text_atomic(out / "results.json", text),
-        "markdown": write_text_atomic(out / "results.md", render_markdown(results, comp)),
+        "json": atomic_write_text(out / "results.json", text),
+        "markdown": atomic_write_text(out / "results.md", render_markdown(results, comp)),
         "html": write_report(out / "report.html", inputs, results, comp),
     }

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from clusterneg.outputs import atomic_write_text
 from clusterneg.report import plots
 from clusterneg.report.html_assets import CSP, CSS, SCRIPT
 from clusterneg.report.inputs import ClusterDiagnostics, ExampleItem, ExampleUser, ReportInputs
@@ -432,13 +433,6 @@ def render_report(
     )
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write text via a temp file in the same directory and a rename: never half a file."""
-    from clusterneg.outputs import atomic_write_text
-
-    return atomic_write_text(path, text)
-
-
 def write_report(
     path: str | Path,
     inputs: ReportInputs,
@@ -446,4 +440,4 @@ def write_report(
     comparison: Comparison | None = None,
 ) -> Path:
     """Render the report and write it atomically to ``path``; returns the path."""
-    return write_text_atomic(path, render_report(inputs, results, comparison))
+    return atomic_write_text(path, render_report(inputs, results, comparison))
