@@ -104,7 +104,7 @@ def table(doc: dict[str, Any]) -> str:
     la, lb = doc["a"]["label"], doc["b"]["label"]
     lines = [
         "# Early-stopping selection noise", "",
-        f"`{' '.join(sys.argv) if doc.get('command') is None else doc['command']}`", "",
+        f"`{doc['command']}`", "",
         f"{la}: `{doc['a']['dir']}`; {lb}: `{doc['b']['dir']}`; their experiments differ in "
         f"{', '.join(doc['experiment_differs_in']) or 'nothing'}.", "",
         f"| sampler ({lb} label) | seed | same trajectory | best epoch {la} | best epoch {lb} "

@@ -418,7 +418,7 @@ def per_seed_changes(runs: Sequence[Mapping[str, Any]], sampler: str, other: str
         [0.1, 0.0]
     """
     def by_seed(name: str) -> dict[str, float]:
-        return {str(r.get("seed")): float((r.get("metrics") or {}).get(metric, math.nan))
+        return {str(r.get("seed")): _numbers(r).get(metric, math.nan)
                 for r in runs if r.get("sampler") == name}
 
     mine, theirs = by_seed(sampler), by_seed(other)
@@ -615,8 +615,8 @@ def verdict(comp: Comparison) -> str:
             f"against the best sampler {rival} at {fmt_value(metric, theirs)}"
             f"{_interval(runner)}"
         )
-    if seeds_cell(comp.rival_seeds):
-        head += f"; per seed {seeds_cell(comp.rival_seeds)}"
+    if per_seed := seeds_cell(comp.rival_seeds):
+        head += f"; per seed {per_seed}"
     versus = _versus_baseline(comp, metric) if rival != comp.baseline else ""
     return head + versus + "." + _exposure(comp)
 
