@@ -8,6 +8,7 @@ Writes bench/results/exit_codes.json and .md: the exit code of every run and how
 
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import subprocess
@@ -15,12 +16,17 @@ import sys
 import time
 from pathlib import Path
 
+from clusterneg.outputs import atomic_write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    dataset = sys.argv[2] if len(sys.argv) > 2 else "ml-100k"
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", nargs="?", type=int, default=50, help="runs (default 50)")
+    ap.add_argument("dataset", nargs="?", default="ml-100k", help="default ml-100k")
+    args = ap.parse_args()
+    n, dataset = args.n, args.dataset
     argv = [sys.executable, "-m", "clusterneg.cli", "data", "stats", "--json",
             "--dataset", dataset]
     codes = []
@@ -34,11 +40,11 @@ def main() -> None:
            "exit_0": codes.count(0), "exit_codes": counts, "seconds": round(seconds, 1)}
     res = ROOT / "bench" / "results"
     res.mkdir(parents=True, exist_ok=True)
-    (res / "exit_codes.json").write_text(json.dumps(out, indent=2) + "\n")
-    (res / "exit_codes.md").write_text(
+    atomic_write_text(res / "exit_codes.json", json.dumps(out, indent=2) + "\n")
+    atomic_write_text(res / "exit_codes.md", (
         f"# Exit codes of successful runs\n\n`PYTHONPATH=src python bench/exit_codes.py {n} "
         f"{dataset}`\n\n| command | runs | exit 0 | exit codes seen |\n|---|---|---|---|\n"
-        f"| `{out['command']}` | {n} | {out['exit_0']} | {counts} |\n")
+        f"| `{out['command']}` | {n} | {out['exit_0']} | {counts} |\n"))
     print(json.dumps(out))
 
 

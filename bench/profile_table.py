@@ -6,8 +6,8 @@ Run: python bench/profile_table.py before after   (reads bench/results/profile_<
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -57,4 +57,7 @@ def table(tag: str) -> str:
 
 
 if __name__ == "__main__":
-    print("\n".join(table(t) for t in sys.argv[1:] or ["before", "after"]))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("tags", nargs="*", default=["before", "after"],
+                    help="profile tags (bench/results/profile_<tag>_*.json)")
+    print("\n".join(table(t) for t in ap.parse_args().tags))

@@ -1,16 +1,18 @@
 """One table from several ``bench_speed.py`` runs: CPU ms per step and the ratio to in-batch
 measured within each run, before/after pairs side by side.
 
-Run: python bench/speed_summary.py OUT_TAG BEFORE_TAG:AFTER_TAG [TAG ...]
+Run: PYTHONPATH=src python bench/speed_summary.py OUT_TAG BEFORE_TAG:AFTER_TAG [TAG ...]
 (e.g. ``s3 s3before_content:s3_content s3before_id:s3_id s3_id16``); reads
 ``bench/results/speed_<tag>.json``, writes ``bench/results/speed_<OUT_TAG>.{json,md}``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
+
+from clusterneg.outputs import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,7 +41,16 @@ def rows(before: dict | None, after: dict) -> list[str]:
 
 
 def main() -> None:
-    out_tag, specs = sys.argv[1], sys.argv[2:]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_tag", help="writes bench/results/speed_<OUT_TAG>.{json,md}")
+    ap.add_argument("specs", nargs="+", metavar="[BEFORE_TAG:]AFTER_TAG",
+                    help="bench_speed.py tags (bench/results/speed_<tag>.json)")
+    args = ap.parse_args()
+    out_tag, specs = args.out_tag, args.specs
+    for spec in specs:
+        for tag in spec.rpartition(":")[::2]:
+            if tag and not (RESULTS / f"speed_{tag}.json").is_file():
+                ap.error(f"{RESULTS / f'speed_{tag}.json'}: no such bench_speed.py result")
     runs, lines = {}, [
         "# Training speed on amazon-3cat: per-example negatives vs in-batch", "",
         "CPU ms per step (median, one thread) and examples/s relative to in-batch **within "
@@ -62,8 +73,8 @@ def main() -> None:
                 lines.append(f"- `{r['command']}` (load average {r['load_avg_start'][0]:.1f})")
         table += rows(before, after)
     lines += ["", *table]
-    (RESULTS / f"speed_{out_tag}.json").write_text(json.dumps(runs, indent=2) + "\n")
-    (RESULTS / f"speed_{out_tag}.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / f"speed_{out_tag}.json", json.dumps(runs, indent=2) + "\n")
+    atomic_write_text(RESULTS / f"speed_{out_tag}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
