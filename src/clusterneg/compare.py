@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clusterneg.errors import ConfigError
+from clusterneg.errors import ConfigError, check_known
 from clusterneg.experiment import Prepared, RunResult, run
 from clusterneg.model import ModelConfig
 from clusterneg.samplers import SAMPLER_NAMES, SAMPLERS, sampler_of, sampler_options, spec_name
@@ -66,9 +66,7 @@ class CompareConfig:
     sampler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> CompareConfig:
-        unknown = [s for s in self.samplers if spec_name(s) not in SAMPLER_NAMES]
-        if unknown:
-            raise ConfigError(f"unknown sampler(s) {unknown}; expected some of {SAMPLER_NAMES}")
+        check_known("sampler", [spec_name(s) for s in self.samplers], SAMPLER_NAMES)
         for spec in self.samplers:
             sampler_of(spec)  # the label too
         twice = sorted({s for s in self.samplers if self.samplers.count(s) > 1})

@@ -7,6 +7,8 @@ received.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -46,6 +48,42 @@ class DataError(ClusternegError):
 
 class ConfigError(ClusternegError):
     """An option or configuration value outside what is accepted."""
+
+
+def check_known(what: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` when an entry of ``given`` is not in ``known``: the one
+    message for an unknown sampler, option or encoder setting, with the closest known name.
+
+    Args:
+        what: what the names are ("sampler", "goobs option").
+        given: the names the user wrote.
+        known: the accepted names, in the order to list them.
+
+    Example:
+        >>> check_known("sampler", ["in-batch"], ["in-batch", "cluster-goobs"])
+        >>> def message(given):
+        ...     try:
+        ...         check_known("sampler", given, ["in-batch", "goobs", "cluster-goobs"])
+        ...     except ConfigError as e:
+        ...         print(str(e).replace("; ", ";\\n"))
+        >>> message(["cluster-gobs"])
+        unknown sampler 'cluster-gobs' (did you mean 'cluster-goobs'?);
+        expected one of: in-batch, goobs, cluster-goobs
+        >>> message(["x", "gobs", "in-batch"])
+        unknown sampler 'gobs' (did you mean 'goobs'?), unknown sampler 'x';
+        expected one of: in-batch, goobs, cluster-goobs
+    """
+    known = list(known)
+    unknown = sorted(set(given) - set(known))
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        parts.append((not close, f"unknown {what} {name!r}{hint}"))
+    parts.sort()  # names with a suggestion first
+    raise ConfigError(f"{', '.join(p for _, p in parts)}; expected one of: {', '.join(known)}")
 
 
 class OutputError(ClusternegError):

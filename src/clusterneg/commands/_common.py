@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from clusterneg.errors import ConfigError
+from clusterneg.errors import ConfigError, check_known
 
 console = Console(stderr=False, markup=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
@@ -137,8 +137,7 @@ def parse_sampler_name(name: str, labels: bool = False) -> str:
     if labels and "@" in name:
         split_spec(name)
         return name
-    if name not in SAMPLER_NAMES:
-        raise ConfigError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLER_NAMES)}")
+    check_known("sampler", [name], SAMPLER_NAMES)
     return name
 
 

@@ -36,7 +36,7 @@ from clusterneg.encode.base import ItemEncoder
 from clusterneg.encode.causal_lm import CausalLMEncoder
 from clusterneg.encode.precomputed import PrecomputedEmbeddings
 from clusterneg.encode.sentence import SentenceEncoder
-from clusterneg.errors import ConfigError
+from clusterneg.errors import ConfigError, check_known
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -77,10 +77,8 @@ def build_encoder(spec: str = "minilm", **opts: Any) -> ItemEncoder:
 def _make(cls: Any, *args: Any, **opts: Any) -> Any:
     """``cls(*args, **opts)``, with an unknown option reported as a ConfigError."""
     params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(opts) - set(params))
-    if unknown:
-        allowed = sorted(p for p in params if p not in ("self", "path", "source", "name"))
-        raise ConfigError(f"{cls.__name__} has no option(s) {unknown} (options: {allowed})")
+    allowed = sorted(p for p in params if p not in ("self", "path", "source", "name"))
+    check_known(f"{cls.__name__} option", [o for o in opts if o != "name"], allowed)
     return cls(*args, **opts)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch  # noqa: F401  (used by the doctest)
 
-from clusterneg.errors import ConfigError
+from clusterneg.errors import ConfigError, check_known
 from clusterneg.samplers.ance import AnceSampler
 from clusterneg.samplers.cluster_dns import ClusterDnsSampler
 from clusterneg.samplers.cluster_follow import ClusterFollowSampler
@@ -129,17 +129,12 @@ def build_sampler(name: str, ctx: SamplerContext, **options: Any) -> NegativeSam
     """
     cls = _sampler_class(name)
     valid = sampler_options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for sampler {name!r}; "
-                          f"valid options: {', '.join(sorted(valid))}")
+    check_known(f"{name} option", options, sorted(valid))
     return cls(ctx, **options)
 
 
 def _sampler_class(name: str) -> type:
-    if name not in SAMPLERS:
-        raise ConfigError(f"unknown sampler {name!r}; expected one of: "
-                          f"{', '.join(SAMPLER_NAMES)}")
+    check_known("sampler", [name], SAMPLER_NAMES)
     return SAMPLERS[name]
 
 

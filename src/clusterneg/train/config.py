@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from clusterneg.errors import ConfigError
+from clusterneg.errors import ConfigError, check_known
 
 #: ``TrainConfig.optimizer`` names (``clusterneg.train.optimizer``)
 OPTIMIZERS = ("adam", "lazy-adam")
@@ -69,10 +69,7 @@ class TrainConfig:
         from clusterneg.samplers import sampler_options
 
         known = sampler_options(self.sampler)  # ConfigError for an unknown sampler name
-        unknown = sorted(set(self.sampler_options) - set(known))
-        if unknown:
-            raise ConfigError(f"sampler '{self.sampler}' has no option(s) {unknown}; "
-                              f"expected some of {sorted(known)}")
+        check_known(f"{self.sampler} option", self.sampler_options, sorted(known))
         return self
 
     def to_dict(self) -> dict[str, Any]:
