@@ -394,7 +394,14 @@ def main() -> None:
                          "optimiser, pool write)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-steps", type=int, default=40)
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="keep freed memory for reuse, as the command line does "
+                         "(clusterneg.allocator); matters for the [B, N] tensors of full")
     args = ap.parse_args()
+    if args.keep_freed_memory:
+        from clusterneg.allocator import keep_freed_memory
+
+        keep_freed_memory(children=False)
     BATCH = args.batch_size  # read by batches(), Runner and the records below
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -412,13 +419,15 @@ def main() -> None:
         + ("" if args.batch_size == ap.get_default("batch_size")
            else f" --batch-size {args.batch_size}")
         + (" --sections" if args.sections else "")
-        + (" --profile" if args.profile else ""),
+        + (" --profile" if args.profile else "")
+        + (" --keep-freed-memory" if args.keep_freed_memory else ""),
         "dataset": str(DATA), "n_items": data.n_items, "n_users": data.n_users,
         "n_train": int(len(data.train.user)), "content": source, "n_clusters": N_CLUSTERS,
         "batch": BATCH, "towers": args.towers,
         "extra_negatives_per_example": k, "ratio": args.ratio or f"1:{k - 1}",
         "variants": {v: variants(args.towers, k, args.ratio)[base_label(v)[0]] for v in labels},
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
+        "keep_freed_memory": args.keep_freed_memory,
         "load_avg_start": os.getloadavg(), "torch": torch.__version__,
     }
     res["throughput"] = throughput(runners, data, args.rounds, args.steps)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.test_samplers import N_ITEMS, N_USERS, batches, make_ctx, make_model, run_step
+from tests.test_samplers import N_ITEMS, N_USERS, B, batches, make_ctx, make_model, run_step
 
 from clusterneg.errors import ConfigError
 from clusterneg.samplers import build_sampler
@@ -24,6 +24,53 @@ def test_full_softmax_loss_is_the_exact_cross_entropy_over_the_catalog() -> None
     expect = F.cross_entropy(logits, batch.items)
     assert out.loss.item() == pytest.approx(expect.item(), rel=1e-5)
     assert not sampler.in_batch
+
+
+def _full_grads(sampler, batch: Batch, ctx: SamplerContext, general: bool):
+    """Loss, stats, counters and parameter gradients of one full-softmax step through the
+    trainer's own path; ``general`` swaps the catalog block for the masked general block."""
+    from clusterneg.train.trainer import batch_loss
+
+    model = make_model()
+    if general:
+        sampler.negatives = lambda b, m: [sampler.make_block("full", sampler.catalog, b, None)]
+    blocks = sampler.negatives(batch, model)
+    assert blocks[0].catalog is not general
+    out, _ = batch_loss(model, sampler, batch, blocks, ctx, True, diagnostics=True)
+    out.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out, grads, sampler.stats()
+
+
+def test_full_softmax_catalog_block_matches_the_general_masked_block() -> None:
+    """The catalog fast path (one cross-entropy over [B, N], no masks) gives the general
+    path's loss, gradients, diagnostics and counters (positive column + masked catalog)."""
+    ctx = make_ctx()
+    batch = batches(1)[0]
+    fast, g_fast, c_fast = _full_grads(build_sampler("full", ctx), batch, ctx, general=False)
+    slow, g_slow, c_slow = _full_grads(build_sampler("full", ctx), batch, ctx, general=True)
+    assert fast.loss.item() == pytest.approx(slow.loss.item(), rel=1e-6)
+    assert sorted(g_fast) == sorted(g_slow) and g_fast
+    for name in g_fast:
+        assert torch.allclose(g_fast[name], g_slow[name], rtol=1e-4, atol=1e-7), name
+    assert sorted(fast.stats) == sorted(slow.stats)
+    for key, value in slow.stats.items():
+        assert fast.stats[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+    assert c_fast == c_slow
+    assert c_fast["full/pos_hits"] == B and c_fast["full/draws"] == B * (N_ITEMS - 1)
+
+
+def test_full_softmax_with_user_items_masked_uses_the_general_block() -> None:
+    ctx, model = make_ctx(), make_model()
+    sampler = build_sampler("full", ctx, mask_user_items=True)
+    batch = batches(1)[0]
+    (block,), out = run_step(sampler, model, batch, ctx)
+    assert not block.catalog
+    for b in range(len(batch)):
+        seen = ctx.user_items.row(int(batch.users[b])).tolist()
+        assert not block.valid[b, seen].any()  # the user's items are never negatives
+        assert not block.valid[b, int(batch.items[b])]
+    assert torch.isfinite(out.loss)
 
 
 def test_full_softmax_refuses_a_catalog_that_does_not_fit() -> None:
@@ -103,3 +150,16 @@ def test_variants_refuse_bad_options() -> None:
         build_sampler("cluster-dns", ctx, n_cluster=4, n_random=4, n_candidates=2)
     with pytest.raises(ConfigError, match="recluster_every"):
         build_sampler("cluster-follow", ctx, recluster_every=0)
+
+
+def test_catalog_cross_entropy_backward_runs_once() -> None:
+    """It scales its saved exponentials in place: a second backward must fail loudly, not
+    return a wrong gradient."""
+    from clusterneg.loss import CatalogCrossEntropy
+
+    u = torch.randn(4, 3, requires_grad=True)
+    v = torch.randn(7, 3, requires_grad=True)
+    ce = CatalogCrossEntropy.apply(u, v, torch.tensor([0, 6, 2, 2])).sum()
+    ce.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward runs once"):
+        ce.backward()

@@ -8,8 +8,10 @@ softmax and no negative sampler can help (issue 11, step 1); the share of the he
 sampler closes is ``(sampler / in-batch - 1) / headroom``.
 
 Each step scores the B examples against all N items as one shared block (no logQ: every
-item appears exactly once, so there is nothing to correct; the example's own positive is
-masked there, it has its own column). The in-batch columns are off (they would count the
+item appears exactly once, so there is nothing to correct) and takes one cross-entropy over
+the [B, N] logits with each example's positive as the target
+(:attr:`~clusterneg.samplers.protocol.NegativeBlock.catalog`); with ``mask_user_items`` the
+general masked block instead. The in-batch columns are off (they would count the
 batch's positives twice). Memory is ``B x N`` logits plus an item-tower pass over the
 catalog; the sampler refuses, with the sizes, when the estimate exceeds ``max_mb``, rather
 than letting a large catalog run the machine out of memory.
@@ -26,8 +28,8 @@ Example:
     >>> ctx = SamplerContext(n_items=6, item_log_freq=torch.full((6,), -1.8), batch_size=2)
     >>> block, = build_sampler("full", ctx).negatives(
     ...     Batch(torch.tensor([0, 1]), torch.tensor([3, 4])), model=None)
-    >>> block.item_ids.tolist(), block.valid[0].tolist()
-    ([0, 1, 2, 3, 4, 5], [True, True, True, False, True, True])
+    >>> block.item_ids.tolist(), block.catalog  # the loss takes each positive's own column
+    ([0, 1, 2, 3, 4, 5], True)
     >>> float(block.log_q.abs().sum())
     0.0
 """
@@ -86,7 +88,24 @@ class FullSoftmaxSampler(SamplerBase):
                 f"needs about {need:.0f} MB per step, more than max_mb={self.max_mb}; use a "
                 f"smaller --batch-size or raise full:max_mb")
         self.catalog = torch.arange(ctx.n_items, device=self.device)
+        self._zeros = torch.zeros(ctx.n_items, device=self.device)
+        self._trues = torch.ones(ctx.n_items, dtype=torch.bool, device=self.device)
+        self._counts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.options.update(max_mb=self.max_mb)
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
-        return [self.make_block("full", self.catalog, batch, None)]
+        """The catalog as one block. Without user-item masking it is a
+        :attr:`~clusterneg.samplers.protocol.NegativeBlock.catalog` block (the loss's
+        one cross-entropy over [B, N], no per-step masks; the counters ``full/pos_hits``
+        and ``full/draws`` are B and B (N - 1), as the general block would count them);
+        with ``mask_user_items`` each example's mask differs, so the general block."""
+        if self.user_index is not None:
+            return [self.make_block("full", self.catalog, batch, None)]
+        b = int(batch.items.shape[0])
+        if b not in self._counts:  # device scalars made once per batch size: no host copy
+            self._counts[b] = (torch.tensor(b, device=self.device),
+                               torch.tensor(b * (self.catalog.numel() - 1), device=self.device))
+        hits, draws = self._counts[b]
+        self.count("full/pos_hits", hits)
+        self.count("full/draws", draws)
+        return [NegativeBlock("full", self.catalog, self._zeros, self._trues, catalog=True)]

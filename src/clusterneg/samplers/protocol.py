@@ -63,6 +63,11 @@ class NegativeBlock:
             None means the trainer runs the item tower on ``item_ids``.
         rows: item-tower input rows for the ids (e.g. content features from a pool); None
             means the item tower looks the ids up itself.
+        catalog: the block is the whole catalog in id order (column j is item j, shared,
+            no correction) and nothing in it is masked but each example's own positive: the
+            loss then scores the positive in its catalog column, one cross-entropy over the
+            [B, N] logits (the exact softmax, ``full``), with no masks and no copy.
+            ``log_q`` and ``valid`` are then [N] zeros and trues, never read.
     """
 
     name: str
@@ -71,6 +76,7 @@ class NegativeBlock:
     valid: torch.Tensor
     embeddings: torch.Tensor | None = None
     rows: torch.Tensor | None = None
+    catalog: bool = False
 
     @property
     def shared(self) -> bool:
