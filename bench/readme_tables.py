@@ -20,13 +20,15 @@ RESULTS = ROOT / "bench" / "results"
 ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-goobs",
          "cluster-dns", "cluster-follow", "full"]
 DEFAULT_LR = TrainConfig.lr  # a comparison at another learning rate says so
+DEFAULT_BATCH = TrainConfig.batch_size
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
 COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
                 "amazon-3cat-content-cs-3seed", "amazon-3cat-paper-4way-3seed",
                 "amazon-3cat-paper-cached-3seed", "amazon-3cat-adam-lr5-3seed",
                 "amazon-3cat-lazy-lr5-3seed",
-                "amazon-3cat-fast-lr5-3seed", "amazon-office", "ml-100k"]
+                "amazon-3cat-fast-lr5-3seed", "amazon-office", "amazon-office-b32-3seed",
+                "ml-100k"]
 
 
 def compare_table(path: Path) -> str:
@@ -40,6 +42,8 @@ def compare_table(path: Path) -> str:
     if train.get("optimizer", "adam") != "adam" or train["lr"] != DEFAULT_LR:
         optimizer = "lazy Adam" if train.get("optimizer") == "lazy-adam" else "Adam"
         towers += f" {optimizer} lr {train['lr']:g},"
+    if train["batch_size"] != DEFAULT_BATCH:  # the catalog / batch ratio is the regime
+        towers += f" batch {train['batch_size']} (N/B {res['n_items'] / train['batch_size']:.0f}),"
     lines = [f"**{res['dataset']}** ({res['split']} split,{towers} {res['n_users']} users, "
              f"{res['n_items']} items, {n_seeds} seeds; `{path.parent.relative_to(ROOT)}`)", "",
              "| sampler | HR@50 | vs in-batch | HR@100 | NDCG@10 | top100 share | coverage@50 "
