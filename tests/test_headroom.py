@@ -37,6 +37,25 @@ def test_no_headroom_says_no_sampler_can_help() -> None:
     assert "no negative sampler can help" in render_markdown(res, compare_runs(res))
 
 
+def test_flat_headroom_with_a_sampler_past_it_does_not_say_no_sampler_can_help() -> None:
+    """amazon-office at batch 32 with tuning: the exact softmax within noise of in-batch,
+    a sampler clearly above in-batch; the report must not claim no sampler can help."""
+    rng = np.random.default_rng(1)
+    base = (rng.random(4000) < 0.1).astype(float)
+    same = rng.permutation(base)  # the same mean as in-batch, per user noise
+    better = np.maximum(base, (rng.random(4000) < 0.05).astype(float))
+    per_user = {"in-batch": [{"hr@50": base}], "full": [{"hr@50": same}],
+                "cluster-goobs": [{"hr@50": better}], "goobs": [{"hr@50": base}]}
+    res = _runs({k: v[0]["hr@50"].mean() for k, v in per_user.items()})
+    comp = compare_runs(res, per_user, n_boot=200)
+    h = headroom(comp)
+    assert h["flat"] and h["samplers"]["cluster-goobs"]["gain_real"]
+    assert not h["samplers"]["goobs"]["gain_real"]
+    text = render_markdown(res, comp)
+    assert "no negative sampler can help" not in text
+    assert "yet cluster-goobs beats in-batch with an interval above 0" in text
+
+
 def test_headroom_uses_the_paired_interval_when_per_user_values_exist() -> None:
     rng = np.random.default_rng(0)
     base = (rng.random(4000) < 0.1).astype(float)

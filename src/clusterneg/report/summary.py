@@ -658,8 +658,10 @@ def headroom(comp: Comparison, metric: str = "hr@50",
         t = comp.vs_reference.get(s) if metric == comp.verdict_metric else None
         if t:
             vs.update(ci_low=t["rel_ci_low"], ci_high=t["rel_ci_high"], real=bool(t["real"]))
+        gain_test = comp.significance.get(s, {}).get(metric) or {}
         rows[s] = {"gain": gain, "share": math.nan if flat or h == 0 else gain / h,
-                   "vs_reference": vs}
+                   "vs_reference": vs,
+                   "gain_real": bool(gain_test.get("real")) and gain > 0}
     return {"metric": metric, "reference": reference, "headroom": h, "ci_low": lo,
             "ci_high": hi, "flat": bool(flat), "samplers": rows}
 
@@ -667,15 +669,33 @@ def headroom(comp: Comparison, metric: str = "hr@50",
 def headroom_sentence(h: dict[str, Any], baseline: str = "in-batch") -> str:
     """One plain sentence on the headroom (what a reader should conclude).
 
+    Where the headroom is flat but a sampler still beats the baseline with an interval above
+    0, the sentence says so instead of "no sampler can help": that sampler optimises
+    another objective than the exact softmax.
+
     Example:
-        >>> headroom_sentence({"metric": "hr@50", "headroom": 0.004, "ci_low": -0.01,
-        ...                    "ci_high": 0.02, "flat": True, "reference": "full"})[:48]
+        >>> h = {"metric": "hr@50", "headroom": 0.004, "ci_low": -0.01, "ci_high": 0.02,
+        ...      "flat": True, "reference": "full", "samplers": {}}
+        >>> headroom_sentence(h)[:48]
         'No headroom: the exact softmax (full) is +0.4% ['
+        >>> h["samplers"] = {"goobs": {"gain_real": False},
+        ...                  "cluster-goobs": {"gain_real": True}}
+        >>> print(headroom_sentence(h).split("; ")[1])  # doctest: +NORMALIZE_WHITESPACE
+        yet cluster-goobs beats in-batch with an interval above 0, so it optimises another
+        objective than the exact softmax.
     """
     label = metric_label(h["metric"])
     ci = "" if math.isnan(h["ci_low"]) else " " + fmt_ci(h["ci_low"], h["ci_high"])
     size = f"{fmt_pct(h['headroom'])}{ci} on {label} over {baseline}"
     if h["flat"]:
+        beaters = [s for s, row in h.get("samplers", {}).items() if row.get("gain_real")]
+        if beaters:
+            names = ", ".join(beaters)
+            verb, it = ("beats", "it optimises") if len(beaters) == 1 else ("beat", "they optimise")
+            return (f"No measurable headroom: the exact softmax ({h['reference']}) is {size}, "
+                    f"so a sampler that only estimates the exact softmax better cannot help "
+                    f"here; yet {names} {verb} {baseline} with an interval above 0, so {it} "
+                    f"another objective than the exact softmax.")
         return (f"No headroom: the exact softmax ({h['reference']}) is {size}, so {baseline} + "
                 f"logQ is already as good as the exact softmax here and no negative sampler can "
                 f"help on this catalog at this batch size.")
