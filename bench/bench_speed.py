@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import atomic_write_text
 from clusterneg.samplers import build_sampler
 from clusterneg.samplers.protocol import Batch
 from clusterneg.train.config import TrainConfig
@@ -313,7 +314,7 @@ def profile(runners: dict[str, Runner], data: TrainData, steps: int, tag: str) -
                "profiler_self_ms_total": total_us / 1e3, "ops_by_self_time": op_rows,
                "python_by_cumulative_time": fn_rows}
         out = OUT / f"profile_{tag}_{name.replace(' ', '_')}.json"
-        out.write_text(json.dumps(res, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(res, indent=2) + "\n")
         summary[name] = {"ms_per_step": total_us / 1e3 / steps,
                          "top_ops": [(o["op"], round(o["self_pct"], 1)) for o in op_rows[:8]]}
     return summary
@@ -440,8 +441,8 @@ def main() -> None:
     res["load_avg_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"speed_{args.tag}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (OUT / f"speed_{args.tag}.md").write_text(table(res))
+    atomic_write_text(OUT / f"speed_{args.tag}.json", json.dumps(res, indent=2) + "\n")
+    atomic_write_text(OUT / f"speed_{args.tag}.md", table(res))
     print(table(res))
 
 
