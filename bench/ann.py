@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterneg.index import IndexSpec, build_index, recall_at_k, search
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"
 K = 100
@@ -123,8 +124,8 @@ def write(args: argparse.Namespace, rows: list[dict], final: bool) -> None:
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_1min": os.getloadavg()[0]}}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ann.json").write_text(json.dumps(result, indent=1))
-    (args.out / "ann.md").write_text(markdown(result))
+    atomic_write_text(args.out / "ann.json", json.dumps(result, indent=1))
+    atomic_write_text(args.out / "ann.md", markdown(result))
     if final:
         print(markdown(result))
 

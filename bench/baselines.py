@@ -32,6 +32,7 @@ import torch
 
 from clusterneg.experiment import ExperimentConfig, Prepared, evaluate_ranking, prepare, run
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import atomic_write_text
 from clusterneg.train.config import TrainConfig
 
 HEAD = ("recall@20", "recall@50", "ndcg@10", "hr@50", "hr@100", "mrr")
@@ -219,8 +220,8 @@ def main() -> None:
         mine = {m["model"] for m in models}
         out["models"] = [m for m in old["models"] if m["model"] not in mine] + models
         out["command"] = old["command"] + " ; " + out["command"]
-    stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(to_markdown(out))
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(out, indent=2) + "\n")
+    atomic_write_text(stem.with_suffix(".md"), to_markdown(out))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clusterneg.outputs import atomic_write_text
+
 OUT = Path(__file__).resolve().parent / "results"
 LABELS = {"in-batch": 60, "goobs cached": 60, "full": 12}  # label -> timed steps
 WARM = 3
@@ -118,8 +120,8 @@ def main() -> None:
     res["load_avg_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "allocator.json").write_text(json.dumps(res, indent=2) + "\n")
-    (OUT / "allocator.md").write_text(table(res))
+    atomic_write_text(OUT / "allocator.json", json.dumps(res, indent=2) + "\n")
+    atomic_write_text(OUT / "allocator.md", table(res))
     print(table(res))
 
 

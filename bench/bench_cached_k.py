@@ -15,6 +15,8 @@ import time
 import bench_speed as bs
 import torch
 
+from clusterneg.outputs import atomic_write_text
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -44,7 +46,7 @@ def main() -> None:
            "load_avg_end": os.getloadavg(), "seconds": time.perf_counter() - t0,
            "throughput": tp, "fixed_ms": ms[labels[1]] - base, "ms_per_negative": slope}
     out = bs.OUT / "cached_k.json"
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write_text(out, json.dumps(res, indent=2) + "\n")
     lines = ["# goobs with cached vectors: step time against negatives per example", "",
              f"`{res['command']}`", "",
              f"Content towers, batch {bs.BATCH}, one thread, samplers interleaved; load "
@@ -53,7 +55,7 @@ def main() -> None:
     lines += [f"| {n} | {ms[n]:.2f} | {tp['ratio_to_in_batch'][n]:.3f} |" for n in labels]
     lines += ["", f"Fixed cost over in-batch (K = {ks[0]}): {res['fixed_ms']:.2f} ms per step; "
               f"slope: {slope:.3f} ms per extra negative per example."]
-    (bs.OUT / "cached_k.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(bs.OUT / "cached_k.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -28,6 +28,7 @@ from clusterneg.cluster import Clusterer, choose_n_clusters, diagnose
 from clusterneg.cluster.pipeline import category_level_for, training_matrix
 from clusterneg.data import load_dataset
 from clusterneg.encode import Postprocess, anisotropy, build_encoder, embed_catalog
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"
 DATASETS = ("ml-100k", "/work/shared/data/amazon-office")
@@ -122,9 +123,10 @@ def main() -> None:
     results = [run(spec, enc, args.ks, args.seed) for enc in args.encoders for spec in DATASETS]
     OUT.mkdir(exist_ok=True)
     meta = {"load_avg_end": os.getloadavg()[0], "argv": sys.argv[1:]}
-    (OUT / "clusters.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    atomic_write_text(OUT / "clusters.json",
+                      json.dumps({"meta": meta, "results": results}, indent=1))
     argv = "".join(f" {a}" for a in sys.argv[1:])
-    (OUT / "clusters.md").write_text(markdown(results, argv))
+    atomic_write_text(OUT / "clusters.md", markdown(results, argv))
 
 
 if __name__ == "__main__":

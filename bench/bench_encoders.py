@@ -34,6 +34,7 @@ import torch
 from clusterneg.data import load_dataset
 from clusterneg.encode import build_encoder, embed_catalog, item_texts
 from clusterneg.encode.base import length_batches
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"
 AMAZON = "/work/shared/data/amazon-office"
@@ -207,8 +208,8 @@ def main() -> None:
         res["kmeans_load_end"] = os.getloadavg()[0]
     res.setdefault("commands", {})[args.only or "all"] = " ".join(sys.argv[1:])
     OUT.mkdir(exist_ok=True)
-    (OUT / "encoders.json").write_text(json.dumps(res, indent=1))
-    (OUT / "encoders.md").write_text(markdown(res))
+    atomic_write_text(OUT / "encoders.json", json.dumps(res, indent=1))
+    atomic_write_text(OUT / "encoders.md", markdown(res))
 
 
 def kmeans_section(quick: bool) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ import torch
 
 from clusterneg.data.user_items import UserItems
 from clusterneg.eval.evaluate import evaluate_scores
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("CLUSTERNEG_A3", "/work/shared/data/amazon-3cat"))
@@ -119,7 +120,7 @@ def main() -> None:
         "buffer_over_fresh_evaluate_all": med["evaluate_buffer_all"] / med["evaluate_fresh_all"],
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "eval_a3.json").write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write_text(OUT / "eval_a3.json", json.dumps(res, indent=2) + "\n")
     def line(who: str, label: str) -> str:
         m = {k: med[f"{k}_{who}"] for k in ("bare_fresh", "bare_buffer", "evaluate_fresh",
                                               "evaluate_buffer")}
@@ -141,7 +142,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
         line("all", f"all {len(users):,} validation users"),
         line("sample", f"seeded sample of {args.valid_users:,}"), ""])
-    (OUT / "eval_a3.md").write_text(md)
+    atomic_write_text(OUT / "eval_a3.md", md)
     print(md)
 
 

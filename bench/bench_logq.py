@@ -27,6 +27,7 @@ import torch
 from clusterneg.data.dataset import Interactions
 from clusterneg.eval import evaluate_scores
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import atomic_write_text
 from clusterneg.train.config import TrainConfig
 from clusterneg.train.trainer import TrainData, train
 
@@ -106,7 +107,7 @@ def main() -> None:
     cmd = f"PYTHONPATH=src .venv/bin/python bench/bench_logq.py --seeds {args.seeds} " \
           f"--epochs {args.epochs} --lr {args.lr}"
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "logq.json").write_text(json.dumps({"command": cmd, "runs": rows,
+    atomic_write_text(OUT / "logq.json", json.dumps({"command": cmd, "runs": rows,
                                                "mean": summary}, indent=2) + "\n")
     lines = ["# logQ mode and cluster-goobs (synthetic 30k items, 300 latent clusters)", "",
              f"`{cmd}`: {len(tu)} held-out interactions, whole-catalog ranking, seen items "
@@ -115,7 +116,7 @@ def main() -> None:
     for name, m in summary.items():
         per = ", ".join(f"{r['hr@50']:.4f}" for r in rows if r["setting"] == name)
         lines.append(f"| {name} | {m['hr@50']:.4f} | {m['hr@100']:.4f} | {per} |")
-    (OUT / "logq.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(OUT / "logq.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

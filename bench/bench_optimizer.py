@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from clusterneg.model import ModelConfig, TwoTower
+from clusterneg.outputs import atomic_write_text
 from clusterneg.samplers import build_sampler
 from clusterneg.samplers.protocol import Batch, SamplerContext
 from clusterneg.train.config import TrainConfig
@@ -151,8 +152,8 @@ def main() -> None:
     res["catalogs"] = [measure(int(n), args.steps, args.rounds) for n in args.items.split(",")]
     res["load_avg_end"] = os.getloadavg()[0]
     name = "optimizer" + (f"_{args.tag}" if args.tag else "")
-    (OUT / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (OUT / f"{name}.md").write_text(table(res))
+    atomic_write_text(OUT / f"{name}.json", json.dumps(res, indent=2) + "\n")
+    atomic_write_text(OUT / f"{name}.md", table(res))
     print(table(res))
 
 

@@ -26,6 +26,7 @@ import torch
 
 from clusterneg.loss import in_batch_log_q, sampled_softmax_loss
 from clusterneg.model import ModelConfig, TwoTower, build_history
+from clusterneg.outputs import atomic_write_text
 from clusterneg.pool import ClusterPool
 from clusterneg.samplers import SAMPLER_NAMES, build_sampler
 from clusterneg.samplers.protocol import Batch, SamplerContext
@@ -256,7 +257,7 @@ def write_markdown(res: dict, path: Path) -> None:
             f"{r['sample_in_cluster_rows_per_s']:.3g} | {r['copy_rows_per_s']:.3g} | "
             f"{r['random_gather_rows_per_s']:.3g} | {r['update_over_copy']:.2f} | "
             f"{r['sample_over_copy']:.2f} |")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -288,7 +289,7 @@ def main() -> None:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     res["load_average_start_end"] = [load_start, list(os.getloadavg())]
-    (OUT / f"{args.out}.json").write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write_text(OUT / f"{args.out}.json", json.dumps(res, indent=2) + "\n")
     write_markdown(res, OUT / f"{args.out}.md")
 
 

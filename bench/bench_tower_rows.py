@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from clusterneg.model import row_dot, unit_rows
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"
 N_ITEMS, D_CONTENT, D, BATCH = 42381, 384, 64, 256
@@ -93,7 +94,7 @@ def main() -> None:
         res["ms"][label] = ms
     res["load_avg_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "tower_rows.json").write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write_text(OUT / "tower_rows.json", json.dumps(res, indent=2) + "\n")
     cols = list(next(iter(res["ms"].values())))
     lines = ["# What one more item-tower row costs (CPU ms, median, 1 thread)", "",
              f"`{res['command']}`; load average {res['load_avg_start'][0]:.1f} at start, "
@@ -101,7 +102,7 @@ def main() -> None:
              "| rows | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for label, ms in res["ms"].items():
         lines.append(f"| {label} | " + " | ".join(f"{ms[c]:.2f}" for c in cols) + " |")
-    (OUT / "tower_rows.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(OUT / "tower_rows.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

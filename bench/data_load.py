@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from clusterneg.data import dataset_stats, load_dataset, make_split
+from clusterneg.outputs import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,7 +93,7 @@ def main() -> None:
                 "repeats": repeats, "split_s": split_s, "split": split.describe(),
                 "stats": {k: v for k, v in dataset_stats(ds).items() if k != "source"},
             }
-    (HERE / "data_load.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(HERE / "data_load.json", json.dumps(results, indent=2) + "\n")
     write_markdown(results)
 
 
@@ -108,7 +109,7 @@ def write_markdown(results: dict[str, dict]) -> None:
             "Command: `PYTHONPATH=src .venv/bin/python bench/data_load.py` (2-core machine; "
             "median of repeated loads in one process after a warm-up load; split = default "
             "`make_split(ds, seed=0)`).\n\n" + "\n".join(rows) + "\n")
-    (HERE / "data_load.md").write_text(text)
+    atomic_write_text(HERE / "data_load.md", text)
 
 
 if __name__ == "__main__":

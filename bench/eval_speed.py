@@ -16,6 +16,7 @@ import torch
 
 from clusterneg.eval import ExposureContext, UserItems, evaluate_scores, ranking_metrics
 from clusterneg.eval.metrics import exposure_metrics
+from clusterneg.outputs import atomic_write_text
 
 OUT = Path(__file__).resolve().parent
 
@@ -62,7 +63,7 @@ def main() -> None:
         "torch_threads": 2,
         "cases": cases,
     }
-    (OUT / "eval_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(OUT / "eval_speed.json", json.dumps(result, indent=2) + "\n")
     lines = [
         "# Full-corpus evaluation speed",
         "",
@@ -77,7 +78,7 @@ def main() -> None:
             f"| {c['n_users']} | {c['n_items']} | {c['n_train']} | {c['n_test']} | "
             f"{c['evaluate_scores_s_median']:.3f} | {c['metrics_only_s_median']:.3f} |"
         )
-    (OUT / "eval_speed.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(OUT / "eval_speed.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

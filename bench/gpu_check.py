@@ -44,6 +44,8 @@ from typing import Any
 import torch
 from bench_speed import variants
 
+from clusterneg.outputs import atomic_write_text
+
 #: the speed bench's own variants (ID-only towers, 16 negatives, 1:15), the three compared here
 SAMPLERS = {label: spec for label, spec in variants("id", 16).items()
             if label in ("in-batch", "cluster-goobs", "cluster-goobs cached")}
@@ -176,8 +178,8 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
     doc["runs"] = rows
-    (args.out / "gpu_check.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (args.out / "gpu_check.md").write_text("\n".join(table(doc)) + "\n")
+    atomic_write_text(args.out / "gpu_check.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(args.out / "gpu_check.md", "\n".join(table(doc)) + "\n")
     print("\n".join(table(doc)))
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from clusterneg.outputs import atomic_write_text
 from clusterneg.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,7 @@ def main() -> None:
     src = readme.read_text()
     new = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->",
                  lambda _: f"<!-- bench:start -->\n{text}<!-- bench:end -->", src, flags=re.S)
-    readme.write_text(new)
+    atomic_write_text(readme, new)
 
 
 if __name__ == "__main__":

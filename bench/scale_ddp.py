@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from clusterneg.outputs import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -101,7 +103,7 @@ def main() -> None:
         "pool_allgather_bytes_per_step": 2 * args.batch * 16,
         "machine": f"{os.cpu_count()} logical CPUs, shared with other jobs while measured",
     }
-    (HERE / "scale_ddp.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(HERE / "scale_ddp.json", json.dumps(result, indent=2) + "\n")
     lines = ["# torchrun: one process against two (gloo, one thread each)", "",
              f"`{result['command']}`", "",
              "| processes | steps/rank | examples | seconds | examples/s | per rank |",
@@ -116,7 +118,7 @@ def main() -> None:
               f"{result['step_ms'][0]} ms alone and {result['step_ms'][1]} ms with two "
               f"processes; a bare gloo all-reduce of the gradient size took "
               f"{allreduce_ms} ms between the two processes.", ""]
-    (HERE / "scale_ddp.md").write_text("\n".join(lines))
+    atomic_write_text(HERE / "scale_ddp.md", "\n".join(lines))
     print(json.dumps(result, indent=2))
 
 

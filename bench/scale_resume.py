@@ -25,6 +25,8 @@ import time
 from itertools import islice
 from pathlib import Path
 
+from clusterneg.outputs import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -87,7 +89,7 @@ def main() -> None:
     print(row, flush=True)
     command = ("PYTHONPATH=src OMP_NUM_THREADS=1 nice python bench/scale_resume.py "
                f"{args.data} --batch {args.batch} --dim {args.dim} --steps {args.steps}")
-    (HERE / "scale_resume.json").write_text(json.dumps({"command": command, **row},
+    atomic_write_text(HERE / "scale_resume.json", json.dumps({"command": command, **row},
                                                        indent=2) + "\n")
     r = row
     lines = ["# Resuming a streamed run: what it costs", "", f"`{command}`", "",
@@ -102,7 +104,7 @@ def main() -> None:
              f"| restore into fresh objects (s) | {r['restore_s']} |",
              f"| fast-forward (rows/s) | {r['fast_forward_rows_per_s']:,} |",
              f"| fast-forward / training rate | {r['fast_forward_over_train']}x |", ""]
-    (HERE / "scale_resume.md").write_text("\n".join(lines))
+    atomic_write_text(HERE / "scale_resume.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from clusterneg.outputs import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -115,7 +117,7 @@ def main() -> None:
                          + " ".join(str(d) for d in args.dirs),
               "runs": rows, "peak_rss_ratio_last_over_first": round(ratio, 3)}
     name = "scale_stream_keep" if args.keep_freed_memory else "scale_stream"
-    (HERE / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(HERE / f"{name}.json", json.dumps(result, indent=2) + "\n")
     lines = ["# Streamed training: peak memory against data size", "",
              f"`{result['command']}`", "",
              "| data | interactions | items | users | steps | examples/s | peak RSS (MB) |",
@@ -124,7 +126,7 @@ def main() -> None:
               f"{r['steps']:,} | {r['examples_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |"
               for r in rows]
     lines += ["", f"Peak RSS ratio, last over first: **{ratio:.3f}** (target <= 1.2).", ""]
-    (HERE / f"{name}.md").write_text("\n".join(lines))
+    atomic_write_text(HERE / f"{name}.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterneg.outputs import atomic_write_text
+
 OUT = Path(__file__).resolve().parent / "results"
 KEY = "bench-key"
 TOPICS, DIM = 25, 32
@@ -305,8 +307,8 @@ def main() -> None:
     result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(),
                          "load_1min": os.getloadavg()[0]}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "serve.json").write_text(json.dumps(result, indent=1))
-    (args.out / "serve.md").write_text(markdown(result))
+    atomic_write_text(args.out / "serve.json", json.dumps(result, indent=1))
+    atomic_write_text(args.out / "serve.md", markdown(result))
     print(markdown(result))
 
 

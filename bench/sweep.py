@@ -25,6 +25,7 @@ import torch
 from clusterneg.commands._common import parse_options
 from clusterneg.experiment import ExperimentConfig, prepare, run
 from clusterneg.model import ModelConfig
+from clusterneg.outputs import atomic_write_text
 from clusterneg.train.config import TrainConfig
 
 MODEL_KEYS = {"temperature", "history_len", "dim", "user_id", "item_id", "content_hidden"}
@@ -81,7 +82,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     doc = {"command": "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv),
            "dataset": Path(args.dataset).name, "n_clusters": prep.n_clusters, "rows": rows}
-    (out / f"sweep_{args.name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(out / f"sweep_{args.name}.json", json.dumps(doc, indent=2) + "\n")
     lines = [f"# Validation sweep: {doc['dataset']} ({prep.n_clusters} clusters)", "",
              f"`{doc['command']}`", "", "Validation split only (best epoch).", "",
              "| setting | seed | " + " | ".join(SHOW) + " | best epoch | ex/s |",
@@ -90,7 +91,7 @@ def main() -> None:
         vals = " | ".join(f"{r['valid'].get(k, float('nan')):.4f}" for k in SHOW)
         lines.append(f"| `{r['setting']}` | {r['seed']} | {vals} | {r['best_epoch']} | "
                      f"{r['examples_per_s']:.0f} |")
-    (out / f"sweep_{args.name}.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / f"sweep_{args.name}.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
