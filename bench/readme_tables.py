@@ -29,7 +29,8 @@ COMPARE_DIRS = ["amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
                 "amazon-3cat-paper-cached-3seed", "amazon-3cat-adam-lr5-3seed",
                 "amazon-3cat-lazy-lr5-3seed",
                 "amazon-3cat-fast-lr5-3seed", "amazon-office", "amazon-office-b32-3seed",
-                "amazon-office-b32-budget4", "ml-100k"]
+                "amazon-office-b32-budget4", "amazon-office-b32-mask-ablation",
+                "ml-100k"]
 
 
 def compare_table(path: Path) -> str:
