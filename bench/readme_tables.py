@@ -24,7 +24,8 @@ DEFAULT_LR = TrainConfig.lr  # a comparison at another learning rate says so
 DEFAULT_BATCH = TrainConfig.batch_size
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
-COMPARE_DIRS = ["amazon-3cat-paper-budget4", "amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
+COMPARE_DIRS = ["amazon-3cat-paper-budget4", "amazon-3cat-paper-t01-ablation",
+                "amazon-3cat-3seed-content", "amazon-3cat-content-cached-3seed",
                 "amazon-3cat-content-cs-3seed", "amazon-3cat-paper-4way-3seed",
                 "amazon-3cat-paper-cached-3seed", "amazon-3cat-adam-lr5-3seed",
                 "amazon-3cat-lazy-lr5-3seed",
