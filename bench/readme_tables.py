@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from clusterneg.model import ModelConfig
 from clusterneg.outputs import atomic_write_text
 from clusterneg.train.config import TrainConfig
 
@@ -22,6 +23,7 @@ ORDER = ["in-batch", "mixed", "cross-batch", "dns", "ance", "goobs", "cluster-go
          "cluster-dns", "cluster-follow", "full"]
 DEFAULT_LR = TrainConfig.lr  # a comparison at another learning rate says so
 DEFAULT_BATCH = TrainConfig.batch_size
+DEFAULT_TEMPERATURE = ModelConfig.temperature
 # the comparisons the README shows, in this order (the other result folders are probes and
 # timings that bench/README.md discusses)
 COMPARE_DIRS = ["amazon-3cat-paper-budget4", "amazon-3cat-paper-t01-ablation",
@@ -42,9 +44,18 @@ def compare_table(path: Path) -> str:
     # the run's own record says whether the item tower saw the content embedding
     towers = "" if res["experiment"].get("use_content", True) else " ID-only towers,"
     train = res["runs"][0]["config"]["train"]
-    if train.get("optimizer", "adam") != "adam" or train["lr"] != DEFAULT_LR:
-        optimizer = "lazy Adam" if train.get("optimizer") == "lazy-adam" else "Adam"
-        towers += f" {optimizer} lr {train['lr']:g},"
+    # every run's own setting: a tuning budget gives each sampler its own lr and temperature
+    settings = {(r["config"]["train"]["lr"], r["config"]["model"]["temperature"])
+                for r in res["runs"]}
+    optimizer = "lazy Adam" if train.get("optimizer") == "lazy-adam" else "Adam"
+    if len(settings) > 1:
+        towers += f" {optimizer}, lr and temperature tuned per sampler on validation,"
+    else:
+        ((lr, temperature),) = settings
+        if train.get("optimizer", "adam") != "adam" or lr != DEFAULT_LR:
+            towers += f" {optimizer} lr {lr:g},"
+        if temperature != DEFAULT_TEMPERATURE:
+            towers += f" T {temperature:g},"
     if train["batch_size"] != DEFAULT_BATCH:  # the catalog / batch ratio is the regime
         towers += f" batch {train['batch_size']} (N/B {res['n_items'] / train['batch_size']:.0f}),"
     lines = [f"**{res['dataset']}** ({res['split']} split,{towers} {res['n_users']} users, "
