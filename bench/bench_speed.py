@@ -120,10 +120,14 @@ def variants(towers: str, negatives: int | None = None,
         # the exact softmax over the whole catalog (the headroom reference): not in the
         # default list, one of its steps costs about 30 in-batch steps
         "full": ("full", {}),
+        # the same with each user's training items out of its row's sum (a [B, N] mask
+        # scattered per step into the fused loss; before session 17 the general block)
+        "full masked": ("full", {"mask_user_items": True}),
     }
 
 
-VARIANTS = [v for v in variants("content") if v != "full" and not v.endswith("no-write")]
+VARIANTS = [v for v in variants("content")
+            if not v.startswith("full") and not v.endswith("no-write")]
 LAZY = " lazy"  # a label suffix: the same sampler trained with --optimizer lazy-adam
 
 

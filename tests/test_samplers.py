@@ -77,8 +77,10 @@ def run_step(sampler, model: TwoTower, batch: Batch, ctx: SamplerContext):
 def check_block(block: NegativeBlock, batch: Batch, ctx: SamplerContext) -> None:
     if block.catalog:  # the whole catalog in id order; the loss takes the positive's column
         assert block.shared and torch.equal(block.item_ids, torch.arange(ctx.n_items))
-        assert not bool(block.log_q.any()) and bool(block.valid.all())
-        return
+        assert not bool(block.log_q.any())
+        if block.valid.dim() == 1:  # unmasked: nothing out but the positive, implicitly
+            assert bool(block.valid.all())
+            return
     ids = block.item_ids if not block.shared else block.item_ids[None, :].expand(B, -1)
     assert ids.dtype == torch.long and ids.dim() == 2 and ids.shape[0] == B
     assert bool(((ids >= 0) & (ids < ctx.n_items)).all())

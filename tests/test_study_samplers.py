@@ -42,13 +42,17 @@ def _full_grads(sampler, batch: Batch, ctx: SamplerContext, general: bool):
     return out, grads, sampler.stats()
 
 
-def test_full_softmax_catalog_block_matches_the_general_masked_block() -> None:
-    """The catalog fast path (one cross-entropy over [B, N], no masks) gives the general
-    path's loss, gradients, diagnostics and counters (positive column + masked catalog)."""
+@pytest.mark.parametrize("mask", [False, True])
+def test_full_softmax_catalog_block_matches_the_general_masked_block(mask: bool) -> None:
+    """The catalog fast path (one fused cross-entropy over [B, N]; with ``mask_user_items``
+    the user's other training items zeroed out of each row's sum) gives the general path's
+    loss, gradients, diagnostics and counters (positive column + masked catalog)."""
     ctx = make_ctx()
     batch = batches(1)[0]
-    fast, g_fast, c_fast = _full_grads(build_sampler("full", ctx), batch, ctx, general=False)
-    slow, g_slow, c_slow = _full_grads(build_sampler("full", ctx), batch, ctx, general=True)
+    fast, g_fast, c_fast = _full_grads(build_sampler("full", ctx, mask_user_items=mask), batch,
+                                       ctx, general=False)
+    slow, g_slow, c_slow = _full_grads(build_sampler("full", ctx, mask_user_items=mask), batch,
+                                       ctx, general=True)
     assert fast.loss.item() == pytest.approx(slow.loss.item(), rel=1e-6)
     assert sorted(g_fast) == sorted(g_slow) and g_fast
     for name in g_fast:
@@ -57,20 +61,31 @@ def test_full_softmax_catalog_block_matches_the_general_masked_block() -> None:
     for key, value in slow.stats.items():
         assert fast.stats[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
     assert c_fast == c_slow
-    assert c_fast["full/pos_hits"] == B and c_fast["full/draws"] == B * (N_ITEMS - 1)
+    assert c_fast["full/pos_hits"] == B
+    masked = c_fast.get("full/user_hits", 0)
+    assert c_fast["full/draws"] == B * (N_ITEMS - 1) - masked
+    assert (masked > 0) == mask  # the fixture's users have other training items
 
 
-def test_full_softmax_with_user_items_masked_uses_the_general_block() -> None:
+def test_full_softmax_with_user_items_masked_never_scores_them() -> None:
+    """Hand check of the masked catalog block: each row's user's training items are out of
+    its sum but its own positive (the target) is in, and the loss is the cross-entropy over
+    the remaining columns."""
     ctx, model = make_ctx(), make_model()
     sampler = build_sampler("full", ctx, mask_user_items=True)
     batch = batches(1)[0]
     (block,), out = run_step(sampler, model, batch, ctx)
-    assert not block.catalog
+    assert block.catalog and block.valid.shape == (len(batch), N_ITEMS)
+    with torch.no_grad():
+        logits = model.user_vectors(batch.users) @ model.all_item_vectors().T / model.temperature
     for b in range(len(batch)):
-        seen = ctx.user_items.row(int(batch.users[b])).tolist()
-        assert not block.valid[b, seen].any()  # the user's items are never negatives
-        assert not block.valid[b, int(batch.items[b])]
-    assert torch.isfinite(out.loss)
+        seen = set(ctx.user_items.row(int(batch.users[b])).tolist()) - {int(batch.items[b])}
+        assert not block.valid[b, sorted(seen)].any()  # the user's items are never negatives
+        assert not block.valid[b, int(batch.items[b])]  # the target, not a negative
+        assert int((~block.valid[b]).sum()) == len(seen) + 1
+        logits[b, sorted(seen)] = -torch.inf
+    expect = F.cross_entropy(logits, batch.items)
+    assert out.loss.item() == pytest.approx(expect.item(), rel=1e-5)
 
 
 def test_full_softmax_refuses_a_catalog_that_does_not_fit() -> None:

@@ -190,6 +190,10 @@ class CatalogCrossEntropy(torch.autograd.Function):
     gradient of the target gather, their backward. For the exact softmax over 42k items
     that memory traffic, not the arithmetic, was most of the step (issue 11: the headroom
     reference affordable over three seeds). Pass ``u`` already divided by the temperature.
+    ``masked`` (bool [B, N], optional; never an example's own target) drops columns from
+    the sum: their exponentials are zeroed in place, so they neither count nor receive a
+    gradient (the items the example's user interacted with in training: the masked
+    exact softmax at the cost of the plain one, one [B, N] fill).
     Differentiable once; backward runs once (a second one, ``retain_graph``, raises).
 
     Example:
@@ -203,15 +207,23 @@ class CatalogCrossEntropy(torch.autograd.Function):
         >>> ref = torch.autograd.grad(F.cross_entropy(u @ v.T, t, reduction="sum"), (u, v))
         >>> torch.allclose(du, ref[0]) and torch.allclose(dv, ref[1])
         True
+        >>> masked = torch.zeros(3, 6, dtype=torch.bool)
+        >>> masked[0, 2] = masked[2, 0] = True  # drop item 2 for example 0, item 0 for 2
+        >>> ce = CatalogCrossEntropy.apply(u, v, t, masked)
+        >>> ref = F.cross_entropy((u @ v.T).masked_fill(masked, -torch.inf), t, reduction="none")
+        >>> torch.allclose(ce, ref)
+        True
     """
 
     @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, v: torch.Tensor,
-                target: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, u: torch.Tensor, v: torch.Tensor, target: torch.Tensor,
+                masked: torch.Tensor | None = None) -> torch.Tensor:
         scores = u @ v.T
         pos = scores.gather(1, target[:, None]).squeeze(1)
         top = scores.amax(dim=1, keepdim=True)
         e = scores.sub_(top).exp_()  # in place: the scores are not needed again
+        if masked is not None:  # a masked column adds nothing to the sum, gets no gradient
+            e.masked_fill_(masked, 0.0)
         total = e.sum(dim=1)
         ctx.save_for_backward(u, v, target, e, total)
         return top.squeeze(1) + total.log() - pos
@@ -228,7 +240,7 @@ class CatalogCrossEntropy(torch.autograd.Function):
         g[torch.arange(g.shape[0], device=g.device), target] -= grad
         du = g @ v if ctx.needs_input_grad[0] else None
         dv = g.T @ u if ctx.needs_input_grad[1] else None
-        return du, dv, None
+        return du, dv, None, None
 
 
 def _catalog_softmax_loss(
@@ -258,18 +270,24 @@ def _catalog_softmax_loss(
         >>> fast.stats["full/mass"] == 1 - fast.stats["pos/mass"]
         True
     """
-    ce = CatalogCrossEntropy.apply(user / temperature, vecs, pos_ids)
+    rows = torch.arange(user.shape[0], device=user.device)
+    masked = None
+    if block.valid.dim() == 2:  # [B, N]: the user's other items out, the target back in
+        masked = ~block.valid
+        masked[rows, pos_ids] = False
+    ce = CatalogCrossEntropy.apply(user / temperature, vecs, pos_ids, masked)
     loss = ce.mean() if weights is None else (ce * weights).sum() / weights.sum().clamp(min=1e-12)
     if not diagnostics:
         return LossOutput(loss=loss)
     with torch.no_grad():
         cos = user @ vecs.T
-        pos_cos = cos[torch.arange(user.shape[0], device=user.device), pos_ids]
-        n = cos.shape[1]
+        pos_cos = cos[rows, pos_ids]
+        ok = torch.ones_like(cos, dtype=torch.bool) if masked is None else ~masked
+        ok[rows, pos_ids] = False  # the positive's own column is not a negative
         pos_mass = float((-ce.detach()).exp().mean())
         stats = {f"{block.name}/accidental_hits": 0.0,  # the positive has its own column
-                 f"{block.name}/valid_share": (n - 1) / n,
-                 f"{block.name}/neg_cos": float(((cos.sum(1) - pos_cos) / max(n - 1, 1)).mean()),
+                 f"{block.name}/valid_share": float(ok.float().mean()),
+                 f"{block.name}/neg_cos": _masked_mean(cos, ok),
                  "pos_cos": float(pos_cos.mean()), "pos/mass": pos_mass,
                  f"{block.name}/mass": 1.0 - pos_mass}
     return LossOutput(loss=loss, stats=stats)

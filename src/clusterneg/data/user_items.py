@@ -87,6 +87,19 @@ class UserItems:
 
     # ---- views --------------------------------------------------------------------------
 
+    def coords(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """(row, item) of every stored entry as two int64 [nnz] tensors on ``device``:
+        the indices to scatter the sets into a dense [n_rows, width] block (the items
+        masked from a ranking, the user's items masked from the exact softmax).
+
+        Example:
+            >>> ui = UserItems.from_pairs(np.array([1, 0, 1]), np.array([5, 2, 3]), n_rows=2)
+            >>> [t.tolist() for t in ui.coords()]
+            [[0, 1, 1], [2, 3, 5]]
+        """
+        return (torch.from_numpy(self.row_of_entry()).to(device),
+                torch.from_numpy(self.indices).to(device))
+
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """bool [B, K]: whether user ``users[b]`` has item ``items[b, k]``.
 

@@ -78,8 +78,7 @@ def _mask_and_topk(
     The mask is written into a copy of ``scores`` held in ``scratch`` (one buffer, reused
     from chunk to chunk), or into ``scores`` itself when ``scratch`` is None (the caller
     gives the tensor away)."""
-    r = torch.from_numpy(rows.row_of_entry()).to(scores.device)
-    c = torch.from_numpy(rows.indices).to(scores.device)
+    r, c = rows.coords(scores.device)
     if scratch is None:
         scores = scores.to(torch.float32)
     else:

@@ -11,8 +11,10 @@ Each step scores the B examples against all N items as one shared block (no logQ
 item appears exactly once, so there is nothing to correct) and takes one cross-entropy over
 the [B, N] logits with each example's positive as the target
 (:attr:`~clusterneg.samplers.protocol.NegativeBlock.catalog`); with ``mask_user_items`` the
-general masked block instead. The in-batch columns are off (they would count the
-batch's positives twice). Memory is ``B x N`` logits plus an item-tower pass over the
+same fused loss with each example's user's other training items left out of its sum (a
+[B, N] mask scattered from the user's item set: the masked exact softmax costs about what
+the plain one does). The in-batch columns are off (they would count the batch's positives
+twice). Memory is ``B x N`` logits plus an item-tower pass over the
 catalog; the sampler refuses, with the sizes, when the estimate exceeds ``max_mb``, rather
 than letting a large catalog run the machine out of memory.
 
@@ -94,13 +96,15 @@ class FullSoftmaxSampler(SamplerBase):
         self.options.update(max_mb=self.max_mb)
 
     def negatives(self, batch: Batch, model: Any) -> list[NegativeBlock]:
-        """The catalog as one block. Without user-item masking it is a
-        :attr:`~clusterneg.samplers.protocol.NegativeBlock.catalog` block (the loss's
-        one cross-entropy over [B, N], no per-step masks; the counters ``full/pos_hits``
-        and ``full/draws`` are B and B (N - 1), as the general block would count them);
-        with ``mask_user_items`` each example's mask differs, so the general block."""
+        """The catalog as one
+        :attr:`~clusterneg.samplers.protocol.NegativeBlock.catalog` block: the loss's one
+        fused cross-entropy over [B, N]. Without user-item masking no per-step mask (the
+        counters ``full/pos_hits`` and ``full/draws`` are B and B (N - 1), as a general
+        block would count them); with ``mask_user_items`` a bool [B, N] validity, False
+        at the example's positive (the loss's target) and at the other items its user has
+        in training (counted as ``full/user_hits``, the rest as ``full/draws``)."""
         if self.user_index is not None:
-            return [self.make_block("full", self.catalog, batch, None)]
+            return [self._masked_block(batch)]
         b = int(batch.items.shape[0])
         if b not in self._counts:  # device scalars made once per batch size: no host copy
             self._counts[b] = (torch.tensor(b, device=self.device),
@@ -109,3 +113,19 @@ class FullSoftmaxSampler(SamplerBase):
         self.count("full/pos_hits", hits)
         self.count("full/draws", draws)
         return [NegativeBlock("full", self.catalog, self._zeros, self._trues, catalog=True)]
+
+    def _masked_block(self, batch: Batch) -> NegativeBlock:
+        assert self.user_index is not None
+        users = batch.users.cpu().numpy()
+        rows, cols = self.user_index.take_rows(users).coords(self.device)
+        items = batch.items.to(self.device)
+        valid = torch.ones(items.shape[0], self.catalog.numel(), dtype=torch.bool,
+                           device=self.device)
+        valid[rows, cols] = False
+        b = items.shape[0]
+        valid[torch.arange(b, device=self.device), items] = False  # not a negative: the target
+        masked = valid.numel() - valid.sum() - b
+        self.count("full/pos_hits", torch.tensor(b, device=self.device))
+        self.count("full/user_hits", masked)
+        self.count("full/draws", b * (self.catalog.numel() - 1) - masked)
+        return NegativeBlock("full", self.catalog, self._zeros, valid, catalog=True)

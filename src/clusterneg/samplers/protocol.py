@@ -64,10 +64,12 @@ class NegativeBlock:
         rows: item-tower input rows for the ids (e.g. content features from a pool); None
             means the item tower looks the ids up itself.
         catalog: the block is the whole catalog in id order (column j is item j, shared,
-            no correction) and nothing in it is masked but each example's own positive: the
-            loss then scores the positive in its catalog column, one cross-entropy over the
-            [B, N] logits (the exact softmax, ``full``), with no masks and no copy.
-            ``log_q`` and ``valid`` are then [N] zeros and trues, never read.
+            no correction): the loss scores each positive in its own catalog column, one
+            fused cross-entropy over the [B, N] logits (the exact softmax, ``full``), with
+            no copy. ``log_q`` is then [N] zeros, never read; ``valid`` is [N] trues
+            (nothing masked but the positive, which is the target) or bool [B, N] whose
+            False columns leave the example's sum (its user's training items), except the
+            example's own positive, which stays in as the target.
     """
 
     name: str
