@@ -62,6 +62,24 @@ def test_no_trial_repeats_the_defaults_nor_another_trial() -> None:
     assert len(trials) == 1 + n_grid - 1  # exactly one grid point is the defaults here
 
 
+def test_every_sampler_draws_the_same_temperatures_and_learning_rates() -> None:
+    """Equal budgets cover the shared settings alike: trial i of every sampler trains at the
+    same temperature and learning rate, whatever the size of its own option grid (in-batch
+    has 9 points, cluster-goobs 216); the first pass visits every non-base point once."""
+    base = ModelConfig(temperature=0.2)
+    seqs = {name: [(t.temperature, t.lr) for t in tuning_trials(name, 9, base, lr=0.002)]
+            for name in SAMPLER_NAMES}
+    assert len({tuple(v) for v in seqs.values()}) == 1, seqs
+    first_pass = seqs["in-batch"][1:]
+    assert len(first_pass) == 8 and (0.2, 0.002) not in first_pass
+    assert len(set(first_pass)) == 8
+    # a later pass pairs each point with another option combination: all pairs in the end
+    trials = tuning_trials("mixed", 30, base, lr=0.002)
+    pairs = {(t.temperature, t.lr, t.options.get("n_negatives")) for t in trials[1:]}
+    assert pairs == {(t, lr, n) for t in (0.1, 0.2, 0.3) for lr in (0.001, 0.002, 0.005)
+                     for n in (32, 128)}
+
+
 @pytest.fixture(scope="module")
 def prep(tmp_path_factory: pytest.TempPathFactory):
     from conftest import write_synthetic

@@ -94,14 +94,23 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0,
 
     The grid is every temperature of ``TEMPERATURES`` x every learning rate ``lr`` x
     ``LR_FACTORS`` (``lr``: the comparison's; None, TrainConfig's default) x the sampler's
-    ``tuning_grid``. It is shuffled with a fixed seed so every sampler gets an unbiased draw
-    of the same size. A grid point that is the defaults again (the base temperature, the base
-    learning rate, and every option at its default or at its ``fixed`` value) is left out: it
-    would spend a trial on trial 0's configuration.
+    ``tuning_grid``. The temperature x learning-rate points are shuffled with ``seed``, the
+    same order for every sampler, and walked in that order, each point with the next of
+    the sampler's option combinations (shuffled too, cycling): so trial ``i`` of every
+    sampler trains at the same temperature and learning rate, and a budget smaller than a
+    grid spends its draws on the shared settings alike, whatever the size of each
+    sampler's own grid (in-batch's 9 points, cluster-goobs's 216). The base point comes
+    last in each pass (trial 0 already trains there); later passes pair every point with
+    every other option combination. A grid point that is the defaults again (the base
+    temperature, the base learning rate, and every option at its default or at its
+    ``fixed`` value) is left out: it would spend a trial on trial 0's configuration.
 
     Example:
         >>> [(t.temperature, t.lr) for t in tuning_trials(
         ...     "in-batch", 4, ModelConfig(temperature=0.2), lr=0.002)]
+        [(0.2, 0.002), (0.3, 0.002), (0.2, 0.005), (0.1, 0.002)]
+        >>> [(t.temperature, t.lr) for t in tuning_trials(
+        ...     "cluster-goobs", 4, ModelConfig(temperature=0.2), lr=0.002)]
         [(0.2, 0.002), (0.3, 0.002), (0.2, 0.005), (0.1, 0.002)]
     """
     name = sampler_of(sampler)
@@ -110,10 +119,14 @@ def tuning_trials(sampler: str, budget: int, base: ModelConfig, seed: int = 0,
     keys = sorted(grid)
     combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(
         *(grid[k] for k in keys))] or [{}]
-    trials = [Trial(t, c, round(base_lr * f, 12)) for t in TEMPERATURES for f in LR_FACTORS
-              for c in combos]
     rng = random.Random(seed)
-    rng.shuffle(trials)
+    points = [(t, round(base_lr * f, 12)) for t in TEMPERATURES for f in LR_FACTORS]
+    rng.shuffle(points)  # the same order for every sampler: no sampler-dependent draw yet
+    base_point = (base.temperature, base_lr)
+    points = [p for p in points if p != base_point] + [p for p in points if p == base_point]
+    random.Random(seed + 1).shuffle(combos)
+    trials = [Trial(t, combos[(i + r) % len(combos)], lr_)
+              for r in range(len(combos)) for i, (t, lr_) in enumerate(points)]
     defaults = sampler_options(name) | dict(fixed or {})
     trials = [t for t in trials if not (
         t.temperature == base.temperature and t.lr == base_lr
